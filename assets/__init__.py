@@ -1,0 +1,1 @@
+"""Asset code of tremplin that is not dbt: sources and exports."""

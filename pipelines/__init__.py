@@ -1,0 +1,1 @@
+"""Dagster code location of tremplin: orchestration and wiring only."""
