@@ -1,0 +1,57 @@
+# tremplin — thin wrappers; CI runs the same targets (see .ci/run).
+# Only Python 3.11 is needed on the machine: `make` creates .venv and installs the locked set.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+export UV_COMPILE_BYTECODE := 1
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: run test dev bench lint docs manifest clean setup
+
+setup: $(STAMP) dbt_project/target/manifest.json $(DAGSTER_HOME)/dagster.yaml
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $(STAMP)
+
+# The dbt manifest is prepared here, never when the Dagster definitions are imported.
+dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' -not -path '*/target/*' 2>/dev/null)
+	$(BIN)/tremplin manifest
+
+manifest: $(STAMP)
+	$(BIN)/tremplin manifest
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+run: setup
+	$(BIN)/tremplin run
+
+test: setup
+	$(BIN)/python -m pytest
+
+dev: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+docs: setup
+	$(BIN)/tremplin docs
+
+lint: setup
+	$(BIN)/ruff check pipelines assets tests
+	$(BIN)/ruff format --check pipelines assets tests
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
+
+bench: setup
+	$(BIN)/python -m pipelines.bench $(if $(SCALE),--scale $(SCALE),)
+
+clean:
+	rm -rf $(VENV) $(DAGSTER_HOME) dbt_project/target dbt_project/logs \
+	  warehouse/landing warehouse/raw warehouse/exports warehouse/runs warehouse/*.duckdb*

@@ -1,0 +1,130 @@
+"""Dagster assets for a source module: a landing asset and its raw tables with checks.
+
+Every source module exposes `SPEC`, `TABLES`, `CONTRACTS` and `parse(files)`; this
+factory turns it into
+* `[slug, "landing"]`: fetch (mirror or live) into the immutable landing area, retried
+  on failure since network faults are transient;
+* `[slug, <table>]` for each table, with a blocking `contract` check: a table that breaks
+  its contract is not published (the previous raw parquet stays), it is kept under
+  `raw/<slug>/_rejected/` for inspection and the check failure stops downstream work.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import dagster as dg
+
+from assets.sources.landing import current_files, fetch_source
+from assets.sources.raw import raw_path, rejected_path, write_parquet_atomically
+from assets.sources.validation import validate_frame
+from pipelines.settings import get_settings
+
+CONTRACT_CHECK = "contract"
+
+FETCH_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def landing_key(slug: str) -> dg.AssetKey:
+    return dg.AssetKey([slug, "landing"])
+
+
+def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
+    spec = module.SPEC
+    slug = spec.slug
+
+    @dg.asset(
+        key=landing_key(slug),
+        group_name=slug,
+        kinds={"python"},
+        retry_policy=FETCH_RETRY,
+        description=f"{spec.title} — {spec.publisher}. Landed bytes, mirror or live. "
+        f"Licence: {spec.licence}. Cadence: {spec.cadence}.",
+        metadata={"landing_page": spec.landing_page, "licence": spec.licence},
+    )
+    def landing(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        settings = get_settings()
+        report = fetch_source(spec, settings, log=context.log)
+        new = [f.file_name for f in report.new_files]
+        context.log.info(
+            "%s: %d file(s) in %s mode, %d new %s",
+            slug,
+            len(report.files),
+            report.mode,
+            len(new),
+            new,
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "mode": report.mode,
+                "files": len(report.files),
+                "new_files": len(new),
+                "sha256": dg.MetadataValue.json({f.file_name: f.sha256 for f in report.files}),
+            }
+        )
+
+    specs = [
+        dg.AssetSpec(
+            [slug, table],
+            deps=[landing_key(slug)],
+            group_name=slug,
+            kinds={"parquet"},
+            description=f"Raw `{table}` of {spec.title}, as published (codes as text), with "
+            "provenance columns.",
+        )
+        for table in module.TABLES
+    ]
+    checks = [
+        dg.AssetCheckSpec(
+            CONTRACT_CHECK,
+            asset=[slug, table],
+            blocking=True,
+            description="Ingestion contract (Great Expectations): columns, codes, row floor.",
+        )
+        for table in module.TABLES
+    ]
+
+    @dg.multi_asset(specs=specs, check_specs=checks, name=f"{slug}__raw", can_subset=False)
+    def raw(context: dg.AssetExecutionContext):
+        settings = get_settings()
+        parsed = module.parse(current_files(settings.landing_dir, slug))
+        for table in module.TABLES:
+            item = parsed[table]
+            files = tuple(f.file_name for f in item.source_files)
+            report = validate_frame(
+                item.frame, module.CONTRACTS[table], slug=slug, table=table, source_files=files
+            )
+            key = dg.AssetKey([slug, table])
+            if report.success:
+                path = write_parquet_atomically(item.frame, raw_path(settings.raw_dir, slug, table))
+            else:
+                path = write_parquet_atomically(
+                    item.frame, rejected_path(settings.raw_dir, slug, table)
+                )
+                context.log.error(report.describe())
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "rows": len(item.frame),
+                    "path": str(path),
+                    "published": report.success,
+                    "source_files": dg.MetadataValue.json(list(files)),
+                },
+            )
+            failure = report.failures[0] if report.failures else None
+            yield dg.AssetCheckResult(
+                asset_key=key,
+                check_name=CONTRACT_CHECK,
+                passed=report.success,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=report.describe(),
+                metadata={
+                    "file": ", ".join(files),
+                    "rows": len(item.frame),
+                    "failures": len(report.failures),
+                    "column": (failure.column or "") if failure else "",
+                    "samples": dg.MetadataValue.json(list(failure.samples) if failure else []),
+                },
+            )
+
+    return [landing, raw]

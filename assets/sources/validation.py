@@ -1,0 +1,177 @@
+"""Ingestion contracts: what a raw table must look like before dbt may read it.
+
+A contract is plain data (`TableContract`); it is checked with Great Expectations 1.x on
+the parsed pandas frame, before the frame is published as raw parquet. GX is imported
+lazily because its import alone costs seconds and hundreds of MB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+SAMPLE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """Expectations on one raw table.
+
+    `columns`: columns that must be present (others are allowed: publishers add columns).
+    `patterns`: column -> full-match regex for the non-null values (codes).
+    `not_null` / `unique`: key columns. `min_rows`: a floor that catches a truncated file.
+    `accepted`: column -> allowed values (non-null).
+    """
+
+    columns: tuple[str, ...]
+    min_rows: int = 1
+    patterns: Mapping[str, str] = field(default_factory=dict)
+    not_null: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+    accepted: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation, worded for the person reading the run log."""
+
+    expectation: str
+    column: str | None
+    message: str
+    samples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    slug: str
+    table: str
+    source_files: tuple[str, ...]
+    rows: int
+    failures: tuple[Failure, ...]
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        files = ", ".join(self.source_files) or "(no file)"
+        if self.success:
+            return f"{self.slug}.{self.table}: {self.rows} rows from {files} meet the contract"
+        lines = [f"{self.slug}.{self.table} from {files} breaks its contract:"]
+        for failure in self.failures:
+            lines.append(f"  - {failure.message}")
+        return "\n".join(lines)
+
+
+class ValidationError(RuntimeError):
+    """Raised by callers that want an exception rather than a report."""
+
+    def __init__(self, report: ValidationReport):
+        super().__init__(report.describe())
+        self.report = report
+
+
+def _expectations(contract: TableContract, present: set[str]) -> list:
+    import great_expectations.expectations as gxe
+
+    exps: list = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=list(contract.columns), exact_match=False),
+        gxe.ExpectTableRowCountToBeBetween(min_value=contract.min_rows),
+    ]
+    # Column-level expectations only on columns that exist; a missing column is already
+    # reported once, by the column-set expectation, with its name.
+    for column in contract.not_null:
+        if column in present:
+            exps.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    for column, regex in contract.patterns.items():
+        if column in present:
+            exps.append(gxe.ExpectColumnValuesToMatchRegex(column=column, regex=regex))
+    for column, values in contract.accepted.items():
+        if column in present:
+            exps.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(values)))
+    for key in contract.unique:
+        if not set(key) <= present:
+            continue
+        if len(key) == 1:
+            exps.append(gxe.ExpectColumnValuesToBeUnique(column=key[0]))
+        else:
+            exps.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(key)))
+    return exps
+
+
+def _failure(result, contract: TableContract) -> Failure:
+    config = result.expectation_config
+    kind = config.type
+    kwargs = config.kwargs
+    column = kwargs.get("column")
+    detail = result.result or {}
+    samples = tuple(
+        "NULL" if pd.isna(v) else str(v) for v in (detail.get("partial_unexpected_list") or [])
+    )[:SAMPLE_SIZE]
+    count = detail.get("unexpected_count")
+    if kind == "expect_table_columns_to_match_set":
+        missing = sorted((detail.get("details") or {}).get("mismatched", {}).get("missing", []))
+        return Failure(
+            kind,
+            ", ".join(missing) or None,
+            f"missing column(s) {missing}; expected at least {list(contract.columns)}, "
+            f"found {detail.get('observed_value')}",
+        )
+    if kind == "expect_table_row_count_to_be_between":
+        return Failure(
+            kind,
+            None,
+            f"{detail.get('observed_value')} rows, expected at least {contract.min_rows}",
+        )
+    if kind == "expect_column_values_to_match_regex":
+        what = f"values matching {kwargs.get('regex')}"
+    elif kind == "expect_column_values_to_not_be_null":
+        what = "no empty value"
+    elif kind == "expect_column_values_to_be_in_set":
+        what = f"values among {sorted(kwargs.get('value_set', []))}"
+    elif kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+        column = column or ", ".join(kwargs.get("column_list", []))
+        what = "unique values"
+    else:
+        what = kind
+    return Failure(
+        kind,
+        column,
+        f"column {column!r}: {count} offending row(s), expected {what}; sample: {list(samples)}",
+        samples,
+    )
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    contract: TableContract,
+    *,
+    slug: str,
+    table: str,
+    source_files: tuple[str, ...] = (),
+) -> ValidationReport:
+    """Run the contract on `df` with Great Expectations; never raises on bad data."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_definition = (
+        context.data_sources.add_pandas(f"{slug}")
+        .add_dataframe_asset(table)
+        .add_batch_definition_whole_dataframe("all_rows")
+    )
+    suite = gx.ExpectationSuite(name=f"{slug}__{table}")
+    for expectation in _expectations(contract, set(df.columns)):
+        suite.add_expectation(expectation)
+    suite = context.suites.add(suite)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{slug}__{table}", data=batch_definition, suite=suite)
+    )
+    result = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+    failures = tuple(_failure(r, contract) for r in result.results if not r.success)
+    return ValidationReport(slug, table, tuple(source_files), len(df), failures)
