@@ -43,12 +43,14 @@ SPEC = SourceSpec(
 
 ZONES = ("metro", "drom", "com")
 DEPARTEMENT_CODE = r"^([0-9]{2}|2[AB]|97[1-8]|98[4-9])$"
+# Régions have two digits; each COM is its own pseudo-région, coded like the COM.
+REGION_CODE = r"^([0-9]{2}|97[5-8]|98[4-9])$"
 
 CONTRACTS: dict[str, TableContract] = {
     "departements": TableContract(
         columns=("code", "region", "chef_lieu", "nom", "zone"),
         min_rows=101,
-        patterns={"code": DEPARTEMENT_CODE, "region": r"^[0-9]{2}$", "chef_lieu": r"^[0-9AB]{5}$"},
+        patterns={"code": DEPARTEMENT_CODE, "region": REGION_CODE, "chef_lieu": r"^[0-9AB]{5}$"},
         not_null=("code", "nom", "zone"),
         unique=(("code",),),
         accepted={"zone": ZONES},
@@ -56,7 +58,7 @@ CONTRACTS: dict[str, TableContract] = {
     "regions": TableContract(
         columns=("code", "chef_lieu", "nom", "zone"),
         min_rows=18,
-        patterns={"code": r"^[0-9]{2}$"},
+        patterns={"code": REGION_CODE},
         not_null=("code", "nom", "zone"),
         unique=(("code",),),
         accepted={"zone": ZONES},
