@@ -42,9 +42,9 @@ SPEC = SourceSpec(
 )
 
 ZONES = ("metro", "drom", "com")
-DEPARTEMENT_CODE = r"^([0-9]{2}|2[AB]|97[1-8]|98[4-9])$"
+DEPARTEMENT_CODE = r"^(?:[0-9]{2}|2[AB]|97[1-8]|98[4-9])$"
 # Régions have two digits; each COM is its own pseudo-région, coded like the COM.
-REGION_CODE = r"^([0-9]{2}|97[5-8]|98[4-9])$"
+REGION_CODE = r"^(?:[0-9]{2}|97[5-8]|98[4-9])$"
 
 CONTRACTS: dict[str, TableContract] = {
     "departements": TableContract(

@@ -7,6 +7,7 @@ lazily because its import alone costs seconds and hundreds of MB.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -155,6 +156,8 @@ def validate_frame(
 ) -> ValidationReport:
     """Run the contract on `df` with Great Expectations; never raises on bad data."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # GX logs every internal registration at INFO; keep the run log readable.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
