@@ -7,6 +7,7 @@ factory turns it into
 * `[slug, <table>]` for each table, with a blocking `contract` check: a table that breaks
   its contract is not published (the previous raw parquet stays), it is kept under
   `raw/<slug>/_rejected/` for inspection and the check failure stops downstream work.
+  Publication is all-or-nothing per source.
 """
 
 from __future__ import annotations
@@ -88,26 +89,38 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
     def raw(context: dg.AssetExecutionContext):
         settings = get_settings()
         parsed = module.parse(current_files(settings.landing_dir, slug))
-        for table in module.TABLES:
-            item = parsed[table]
-            files = tuple(f.file_name for f in item.source_files)
-            report = validate_frame(
-                item.frame, module.CONTRACTS[table], slug=slug, table=table, source_files=files
+        reports = {
+            table: validate_frame(
+                parsed[table].frame,
+                module.CONTRACTS[table],
+                slug=slug,
+                table=table,
+                source_files=tuple(f.file_name for f in parsed[table].source_files),
             )
+            for table in module.TABLES
+        }
+        # All or nothing per source: one bad table keeps every raw table of the source at
+        # its last good version, so dbt never joins two vintages of one publication.
+        publish = all(r.success for r in reports.values())
+        for table in module.TABLES:
+            item, report = parsed[table], reports[table]
+            files = report.source_files
             key = dg.AssetKey([slug, table])
-            if report.success:
+            if publish:
                 path = write_parquet_atomically(item.frame, raw_path(settings.raw_dir, slug, table))
-            else:
+            elif not report.success:
                 path = write_parquet_atomically(
                     item.frame, rejected_path(settings.raw_dir, slug, table)
                 )
                 context.log.error(report.describe())
+            else:
+                path = raw_path(settings.raw_dir, slug, table)
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
                     "rows": len(item.frame),
                     "path": str(path),
-                    "published": report.success,
+                    "published": publish,
                     "source_files": dg.MetadataValue.json(list(files)),
                 },
             )
