@@ -683,7 +683,7 @@ def build_export_asset(modules):
         "per table and a manifest, under warehouse/exports/<vintage>/; `latest` is switched "
         "atomically.",
     )
-    def diagnostic_tables(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def diagnostic_tables(context):
         settings = get_settings()
         sources = source_entries(modules, settings.landing_dir)
         result = publish_export(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, get_settings
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOBS = {
     "run": "refresh_all",
     "ingest": "ingest_sources",
@@ -77,7 +78,11 @@ def run_job(command: str, live: bool) -> int:
     definitions = build_definitions()
     job = definitions.resolve_job_def(JOBS[command])
     print(f"tremplin {command}: job {job.name}, {settings.mode} mode, mirror {settings.mirror_dir}")
-    result = job.execute_in_process(instance=_instance(), raise_on_error=False)
+    result = job.execute_in_process(
+        instance=_instance(),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
     elapsed = time.monotonic() - started
     failures = _failures(result)
     if not result.success or failures:
@@ -202,9 +207,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # Dagster's console logger reports the steps; Python logging only shows warnings.
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.command in JOBS:

@@ -6,8 +6,6 @@ build, a killed process or an analyst holding the file open therefore never leav
 half-built warehouse behind; the last good one stays in place.
 """
 
-from __future__ import annotations
-
 import os
 import shutil
 import subprocess
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster import AssetExecutionContext
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -131,7 +130,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         name="tremplin_dbt",
     )
-    def tremplin_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    def tremplin_dbt(context: AssetExecutionContext, dbt: DbtCliResource):
         settings = get_settings()
         with (
             building_copy(settings.duckdb_path) as tmp,

@@ -10,11 +10,10 @@ factory turns it into
   Publication is all-or-nothing per source.
 """
 
-from __future__ import annotations
-
 from types import ModuleType
 
 import dagster as dg
+from dagster import AssetExecutionContext
 
 from assets.sources.landing import current_files, fetch_source
 from assets.sources.raw import raw_path, rejected_path, write_parquet_atomically
@@ -43,7 +42,7 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
         f"Licence: {spec.licence}. Cadence: {spec.cadence}.",
         metadata={"landing_page": spec.landing_page, "licence": spec.licence},
     )
-    def landing(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def landing(context: AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
         report = fetch_source(spec, settings, log=context.log)
         new = [f.file_name for f in report.new_files]
@@ -86,7 +85,7 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
     ]
 
     @dg.multi_asset(specs=specs, check_specs=checks, name=f"{slug}__raw", can_subset=False)
-    def raw(context: dg.AssetExecutionContext):
+    def raw(context: AssetExecutionContext):
         settings = get_settings()
         parsed = module.parse(current_files(settings.landing_dir, slug))
         reports = {
