@@ -1,0 +1,7 @@
+select
+    departement_code,
+    name,
+    region_code,
+    region_name,
+    is_overseas
+from {{ ref('dim_departement') }}
