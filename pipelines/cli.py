@@ -48,7 +48,9 @@ def _failures(result) -> list[str]:
             )
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            if not evaluation.passed:
+            # Warning-level checks (e.g. dbt tests with severity warn) are reported by
+            # Dagster but do not fail a run.
+            if not evaluation.passed and evaluation.severity.value == "ERROR":
                 key = "/".join(evaluation.asset_key.path)
                 description = evaluation.description or ""
                 lines.append(f"check {evaluation.check_name} on {key} failed: {description}")

@@ -12,10 +12,15 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest():
-    """`make test` prepares it; a bare `pytest` run prepares it here, once."""
+    """`make test` prepares it; a bare `pytest` run (re)prepares it here when stale."""
     from pipelines.dbt import dbt_project, prepare_manifest
 
     path = dbt_project().manifest_path
-    if not path.exists():
+    sources = [
+        p
+        for p in path.parents[1].rglob("*")
+        if p.suffix in {".sql", ".yml"} and "target" not in p.parts
+    ]
+    if not path.exists() or max(p.stat().st_mtime for p in sources) > path.stat().st_mtime:
         prepare_manifest()
     return path

@@ -103,7 +103,7 @@ def test_warehouse_is_queryable_read_only(first_run, monkeypatch, capsys):
     assert cli.main(["sql", "drop table dim_job_group"]) == 2
     assert "read" in capsys.readouterr().err
     with duckdb.connect(str(first_run / "warehouse.duckdb"), read_only=True) as con:
-        assert con.sql("select count(*) from dim_job_group").fetchone()[0] == 1584
+        assert con.sql("select count(*) from dim_job_group").fetchall() == [(1584,)]
 
 
 def test_second_run_lands_nothing_and_keeps_the_export(first_run, monkeypatch):
@@ -177,6 +177,12 @@ def next_vintage_mirror(tmp_path: Path) -> Path:
     domains = mirror / ROME / "unix_cr_gd_dp_v461_utf8.csv"
     with domains.open("a", encoding="utf-8") as fh:
         fh.write('"A1199","Fiche ajoutée pour le test","A","Agriculture","A11","Engins"\n')
+    titles = mirror / ROME / "unix_referentiel_appellation_v461_utf8.csv"
+    with titles.open("a", encoding="utf-8") as fh:
+        fh.write(
+            '"999001","Testeur / Testeuse","Testeur / Testeuse","A1199","","","","","",'
+            '"PRINCIPALE","","A1101","N"\n'
+        )
     return mirror
 
 
@@ -187,5 +193,5 @@ def test_another_vintage_through_tremplin_mirror(tmp_path, monkeypatch):
         versions = con.sql("select distinct rome_version from dim_job_group").fetchall()
         added = con.sql("select label from dim_job_group where job_group_code = 'A1199'")
         assert versions == [("4.61",)]
-        assert added.fetchone()[0] == "Fiche ajoutée pour le test"
+        assert added.fetchall() == [("Fiche ajoutée pour le test",)]
     assert latest_manifest(warehouse)["tables"]["job_groups"]["rows"] == 1585

@@ -171,7 +171,7 @@ def test_etalab_bad_json_is_named(tmp_path):
     (src / "regions.json").write_bytes((FIXTURES / etalab.SLUG / "regions.json").read_bytes())
     with pytest.raises(ParseError, match="departements.json must be a JSON array"):
         etalab.parse(land_dir(src, tmp_path / "landing", etalab.SLUG))
-    (src / "departements.json").write_bytes(b"[{\"code\": \"01\"")
+    (src / "departements.json").write_bytes(b'[{"code": "01"')
     with pytest.raises(ParseError, match="departements.json is not valid UTF-8 JSON"):
         etalab.parse(land_dir(src, tmp_path / "landing2", etalab.SLUG))
 
