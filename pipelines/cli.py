@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Dagster's console logger reports the steps; Python logging only shows warnings.
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    # Dagster's console logger already prints its events; don't print them twice.
+    logging.getLogger("dagster.builtin").propagate = False
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.command in JOBS:
