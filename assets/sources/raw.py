@@ -34,6 +34,9 @@ class ParsedTable:
     table: str
     frame: pd.DataFrame
     source_files: tuple[LandedFile, ...]
+    # Set for tables that accumulate (e.g. one snapshot per day): the frame is published
+    # as raw/<slug>/<table>/<partition>.parquet beside the earlier partitions.
+    partition: str | None = None
 
 
 def snake_case(name: str) -> str:
@@ -105,9 +108,12 @@ def write_parquet_atomically(frame: pd.DataFrame, target: Path) -> Path:
     return target
 
 
-def raw_path(raw_dir: Path, slug: str, table: str) -> Path:
+def raw_path(raw_dir: Path, slug: str, table: str, partition: str | None = None) -> Path:
+    if partition:
+        return raw_dir / slug / table / f"{partition}.parquet"
     return raw_dir / slug / f"{table}.parquet"
 
 
-def rejected_path(raw_dir: Path, slug: str, table: str) -> Path:
-    return raw_dir / slug / "_rejected" / f"{table}.parquet"
+def rejected_path(raw_dir: Path, slug: str, table: str, partition: str | None = None) -> Path:
+    name = f"{table}__{partition}" if partition else table
+    return raw_dir / slug / "_rejected" / f"{name}.parquet"

@@ -34,10 +34,14 @@ class SourceSpec:
     cadence: str  # human-readable publication rhythm, e.g. "twice a year"
     downloads: tuple[Download, ...]
     mirror_patterns: tuple[str, ...]
-    # Formats accepted for mirror files, by extension (".csv" -> "csv").
     notes: str = ""
+    # True when the mirror holds generated files (API shapes with no reachable real bulk
+    # response); every row derived from them is flagged synthetic up to the export.
     synthetic: bool = False
     extra_hosts: tuple[str, ...] = field(default=())
+    # Environment variables a live fetch needs (API credentials). Without them a live run
+    # skips this source's fetch with a warning and keeps its last landed files.
+    requires_env: tuple[str, ...] = field(default=())
 
     @property
     def allowed_hosts(self) -> frozenset[str]:
