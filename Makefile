@@ -28,9 +28,9 @@ dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql
 manifest: $(STAMP)
 	$(BIN)/tremplin manifest
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 run: setup
 	$(BIN)/tremplin run
