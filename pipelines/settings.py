@@ -26,6 +26,8 @@ class Settings:
     duckdb_path: Path
     http_timeout_s: float
     max_download_bytes: int
+    http_retries: int = 4
+    http_backoff_s: float = 1.0
 
     @property
     def landing_dir(self) -> Path:
@@ -59,6 +61,8 @@ def get_settings() -> Settings:
     TREMPLIN_DUCKDB_PATH    the warehouse file (default: <warehouse dir>/warehouse.duckdb)
     TREMPLIN_HTTP_TIMEOUT   read timeout in seconds for downloads (default 60)
     TREMPLIN_MAX_DOWNLOAD_MB  size cap of one download (default 512)
+    TREMPLIN_HTTP_RETRIES   extra attempts after a transient HTTP failure (default 4)
+    TREMPLIN_HTTP_BACKOFF   first backoff delay in seconds, doubled each retry (default 1)
     """
     warehouse_dir = _path("TREMPLIN_WAREHOUSE_DIR", PROJECT_ROOT / "warehouse")
     mode = os.environ.get("TREMPLIN_MODE", "mirror").strip().lower() or "mirror"
@@ -71,4 +75,6 @@ def get_settings() -> Settings:
         duckdb_path=_path("TREMPLIN_DUCKDB_PATH", warehouse_dir / "warehouse.duckdb"),
         http_timeout_s=float(os.environ.get("TREMPLIN_HTTP_TIMEOUT", "60")),
         max_download_bytes=int(float(os.environ.get("TREMPLIN_MAX_DOWNLOAD_MB", "512")) * 2**20),
+        http_retries=int(os.environ.get("TREMPLIN_HTTP_RETRIES", "4")),
+        http_backoff_s=float(os.environ.get("TREMPLIN_HTTP_BACKOFF", "1")),
     )

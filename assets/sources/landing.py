@@ -332,6 +332,8 @@ def _fetch_live(
                 connect_timeout=min(10.0, settings.http_timeout_s),
                 read_timeout=settings.http_timeout_s,
                 max_bytes=settings.max_download_bytes,
+                retries=settings.http_retries,
+                backoff_s=settings.http_backoff_s,
                 session=session,
                 progress=_ProgressLog(log, spec.slug, d.file_name),
             )
@@ -597,6 +599,19 @@ def _find_existing(slug_dir: Path, slug: str, file_name: str, sha256: str) -> La
     return None
 
 
+def write_current_pointer(
+    landing_dir: Path, slug: str, mode: str, files: Iterable[LandedFile]
+) -> None:
+    """Point `current.json` of `slug` at `files` once a custom fetch has landed them all.
+
+    For modules with their own `fetch` (API clients) that land responses with `land_file`:
+    the same pointer `fetch_source` writes, so parsers read them through `current_files`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"{slug}: landing mode must be one of {MODES}, got {mode!r}")
+    _write_pointer(Path(landing_dir) / slug, slug, mode, list(files))
+
+
 def _write_pointer(slug_dir: Path, slug: str, mode: str, files: list[LandedFile]) -> None:
     """Point `current.json` at `files`; deterministic, and untouched when unchanged."""
     slug_dir.mkdir(parents=True, exist_ok=True)
@@ -636,4 +651,5 @@ __all__ = [
     "iter_members",
     "land_file",
     "landed_history",
+    "write_current_pointer",
 ]
