@@ -6,6 +6,7 @@ build, a killed process or an analyst holding the file open therefore never leav
 half-built warehouse behind; the last good one stays in place.
 """
 
+import logging
 import os
 import shutil
 import subprocess
@@ -88,9 +89,45 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextmanager
+def warehouse_write_lock(duckdb_path: Path) -> Iterator[None]:
+    """Hold the one-writer lock of the warehouse file across processes.
+
+    The Dagster pool serialises steps of runs launched by one instance; this lock also
+    covers a `tremplin run` next to the daemon, two CLI runs, or an ephemeral instance. Two
+    builds copying the same warehouse and swapping their copies in would lose one
+    build's changes (and one would delete the other's copy as a leftover).
+    """
+    import fcntl
+
+    lock_path = duckdb_path.with_name(f".{duckdb_path.name}.lock")
+    with lock_path.open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.getLogger(__name__).warning(
+                "%s is being rebuilt by another run; waiting for it to finish", duckdb_path
+            )
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
 def building_copy(duckdb_path: Path) -> Iterator[Path]:
     """Yield a private copy of the warehouse; it replaces the original on clean exit."""
     duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with warehouse_write_lock(duckdb_path), _building_copy(duckdb_path) as tmp:
+        yield tmp
+
+
+@contextmanager
+def _building_copy(duckdb_path: Path) -> Iterator[Path]:
+    # A build killed outright (SIGKILL, power loss) leaves its copy behind; the
+    # write lock is held, so any copy found now is such a leftover.
+    for stale in duckdb_path.parent.glob(f".{duckdb_path.name}.building-*"):
+        stale.unlink(missing_ok=True)
     tmp = duckdb_path.with_name(f".{duckdb_path.name}.building-{uuid.uuid4().hex[:8]}")
     if duckdb_path.exists():
         shutil.copy2(duckdb_path, tmp)

@@ -8,7 +8,6 @@ these names breaks the dbt build, and this table is the place to look first.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import duckdb
@@ -19,7 +18,6 @@ DEFAULT_MIRROR_DIR = PROJECT_ROOT / "warehouse" / "mirror"
 ROME_SLUG = "francetravail_rome"
 GEO_SLUG = "etalab_decoupage_administratif"
 ROME_VERSION = "4.60"
-FIXTURE_FETCHED_AT = "2026-01-01 00:00:00"
 
 # Provenance columns every raw table carries, after its source columns.
 PROVENANCE_COLUMNS: dict[str, str] = {
@@ -112,50 +110,6 @@ def _raw_path(raw_dir: Path, slug: str, table: str) -> Path:
     return raw_dir / slug / f"{table}.parquet"
 
 
-def _provenance_sql(file_name: str, url: str, sha256: str) -> str:
-    return (
-        f"{_sql_text(file_name)} as _source_file, {_sql_text(url)} as _source_url, "
-        f"timestamp '{FIXTURE_FETCHED_AT}' as _fetched_at, {_sql_text(sha256)} as _sha256, "
-        "row_number() over () as _row_number"
-    )
-
-
-def _rome_select(mirror_dir: Path, table: str, columns: tuple[str, ...]) -> str:
-    path = mirror_dir / ROME_SLUG / f"unix_{table}_v460_utf8.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{ROME_SLUG}: mirror file {path} is missing")
-    encoding = "latin-1" if table in _LATIN1_TABLES else "utf-8"
-    exprs = []
-    for column in columns:
-        published = '"' + _ROME_HEADER_FIXES.get((table, column), column) + '"'
-        expr = published
-        if table == "texte" and column == "libelle_texte":
-            # The April 2026 build doubles apostrophes inside values; raw un-doubles them.
-            expr = f"replace({published}, '''''', '''')"
-        exprs.append(f"{expr} as {column}")
-    exprs.append(f"'{ROME_VERSION}' as rome_version")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    url = f"fixture://mirror/{ROME_SLUG}/{path.name}"
-    reader = (
-        f"read_csv({_sql_text(str(path))}, header = true, all_varchar = true, "
-        f"encoding = '{encoding}')"
-    )
-    return f"select {', '.join(exprs)}, {_provenance_sql(path.name, url, digest)} from {reader}"
-
-
-def _geo_select(mirror_dir: Path, table: str, columns: tuple[str, ...]) -> str:
-    path = mirror_dir / GEO_SLUG / f"{table}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{GEO_SLUG}: mirror file {path} is missing")
-    keys = [_GEO_JSON_KEYS.get(column, column) for column in columns]
-    schema = ", ".join(f"{key}: 'VARCHAR'" for key in keys)
-    exprs = [f'"{key}" as {column}' for key, column in zip(keys, columns, strict=True)]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    url = f"fixture://mirror/{GEO_SLUG}/{path.name}"
-    reader = f"read_json({_sql_text(str(path))}, columns = {{{schema}}})"
-    return f"select {', '.join(exprs)}, {_provenance_sql(path.name, url, digest)} from {reader}"
-
-
 def _empty_select(slug: str, columns: tuple[str, ...]) -> str:
     exprs = [f"cast(null as varchar) as {column}" for column in columns]
     if slug == ROME_SLUG:
@@ -169,25 +123,63 @@ def write_raw_fixtures(
 ) -> dict[tuple[str, str], Path]:
     """Write `<raw_dir>/<slug>/<table>.parquet` for every table the dbt sources read.
 
-    With `from_mirror=False` the tables are written empty but with the exact raw schema,
-    which is enough for `dbt run` / `dbt compile` and documents the contract; the data tests
-    (row counts) then fail, as they should.
+    With `from_mirror=True` (default) every registered source is fetched from the mirror
+    and parsed by its real parser, exactly as a run does (without the Dagster wrapping);
+    the result is cached per process, since several test modules build dbt. With
+    `from_mirror=False` the referential tables are written empty but with the exact raw
+    schema, which is enough for `dbt run` / `dbt compile` and documents the contract.
     """
-    mirror_dir = mirror_dir or DEFAULT_MIRROR_DIR
+    if from_mirror:
+        return _copy_tree(_parsed_mirror(mirror_dir or DEFAULT_MIRROR_DIR), raw_dir)
     written: dict[tuple[str, str], Path] = {}
     con = duckdb.connect()
     try:
         for (slug, table), columns in RAW_COLUMNS.items():
-            if not from_mirror:
-                query = _empty_select(slug, columns)
-            elif slug == ROME_SLUG:
-                query = _rome_select(mirror_dir, table, columns)
-            else:
-                query = _geo_select(mirror_dir, table, columns)
             target = _raw_path(raw_dir, slug, table)
             target.parent.mkdir(parents=True, exist_ok=True)
+            query = _empty_select(slug, columns)
             con.execute(f"copy ({query}) to {_sql_text(str(target))} (format parquet)")
             written[(slug, table)] = target
     finally:
         con.close()
+    return written
+
+
+_PARSED: dict[Path, Path] = {}
+
+
+def _parsed_mirror(mirror_dir: Path) -> Path:
+    """Raw tables of every registered source, parsed once per process from `mirror_dir`."""
+    if mirror_dir in _PARSED:
+        return _PARSED[mirror_dir]
+    import dataclasses
+    import tempfile
+
+    from assets.sources.landing import fetch_source
+    from assets.sources.raw import raw_path, write_parquet_atomically
+    from pipelines.settings import get_settings
+    from pipelines.sources import source_modules
+
+    work = Path(tempfile.mkdtemp(prefix="tremplin-raw-fixtures-"))
+    settings = dataclasses.replace(
+        get_settings(), warehouse_dir=work, mirror_dir=mirror_dir, mode="mirror"
+    )
+    for module in source_modules():
+        fetch = getattr(module, "fetch", fetch_source)
+        report = fetch(module.SPEC, settings)
+        for table, parsed in module.parse(report.files).items():
+            target = raw_path(settings.raw_dir, module.SPEC.slug, table, parsed.partition)
+            write_parquet_atomically(parsed.frame, target)
+    _PARSED[mirror_dir] = settings.raw_dir
+    return settings.raw_dir
+
+
+def _copy_tree(src: Path, raw_dir: Path) -> dict[tuple[str, str], Path]:
+    import shutil
+
+    shutil.copytree(src, raw_dir, dirs_exist_ok=True)
+    written = {}
+    for path in sorted(raw_dir.rglob("*.parquet")):
+        slug, table = path.relative_to(raw_dir).parts[:2]
+        written[(slug, table.removesuffix(".parquet"))] = path
     return written

@@ -20,6 +20,7 @@ import pytest
 
 from pipelines import cli
 from pipelines.settings import PROJECT_ROOT
+from pipelines.sources import source_modules
 
 pytestmark = pytest.mark.slow
 
@@ -86,10 +87,13 @@ def test_manifest_lists_sources_versions_and_checksums(first_run):
             path = latest / Path(entry["path"]).name
             assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
     slugs = {s["slug"] for s in manifest["sources"]}
-    assert slugs == {ROME, "etalab_decoupage_administratif"}
+    assert slugs == {m.SPEC.slug for m in source_modules()}
+    synthetic = {s["slug"] for s in manifest["sources"] if s["synthetic"]}
+    assert synthetic == {"francetravail_marche_travail", "francetravail_offres"}
     rome_files = next(s for s in manifest["sources"] if s["slug"] == ROME)["files"]
     assert any(f["sha256"].startswith("226cd2af473d") for f in rome_files)
-    assert manifest["synthetic"] is False
+    # The API sources are generated in the embedded mirror: the export says so.
+    assert manifest["synthetic"] is True
     assert {"dbt-core", "duckdb", "dagster"} <= set(manifest["versions"])
 
 
@@ -157,12 +161,9 @@ def next_vintage_mirror(tmp_path: Path) -> Path:
     """The mirror as a later ROME release could look: v461 file names, a column added and
     the columns of the fiches file reordered, one new fiche."""
     mirror = tmp_path / "mirror461"
-    (mirror / ROME).mkdir(parents=True)
-    shutil.copytree(
-        MIRROR / "etalab_decoupage_administratif", mirror / "etalab_decoupage_administratif"
-    )
-    for src in (MIRROR / ROME).glob("*.csv"):
-        (mirror / ROME / src.name.replace("_v460_", "_v461_")).write_bytes(src.read_bytes())
+    shutil.copytree(MIRROR, mirror)
+    for src in (mirror / ROME).glob("*.csv"):
+        src.rename(src.with_name(src.name.replace("_v460_", "_v461_")))
     fiches = mirror / ROME / "unix_referentiel_code_rome_v461_utf8.csv"
     rows = list(csv.DictReader(fiches.open(encoding="utf-8")))
     new = dict(rows[0], code_rome="A1199", libelle_rome="Fiche ajoutée pour le test")

@@ -207,3 +207,11 @@ def test_csv_reader_keeps_leading_zeros_and_nulls():
     assert frame["v"].isna().tolist() == [True, False]
     with pytest.raises(ParseError, match="f.csv is empty"):
         read_csv_text("", slug="s", file_name="f.csv")
+
+
+def test_utf16_text_is_refused_with_the_encoding_named():
+    from assets.sources.raw import decode_text
+
+    with pytest.raises(ParseError, match="f.csv looks like UTF-16"):
+        decode_text('"code"\n"01"\n'.encode("utf-16"), slug="s", file_name="f.csv")
+    assert decode_text("é".encode("cp1252"), slug="s", file_name="f.csv") == "é"

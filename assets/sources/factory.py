@@ -18,7 +18,14 @@ from types import ModuleType
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.sources.landing import FetchReport, NotFetchedError, current_files, fetch_source
+from assets.sources.http import FetchError
+from assets.sources.landing import (
+    FetchReport,
+    LandingWriteError,
+    NotFetchedError,
+    current_files,
+    fetch_source,
+)
 from assets.sources.raw import raw_path, rejected_path, write_parquet_atomically
 from assets.sources.validation import validate_frame
 from pipelines.settings import get_settings
@@ -66,10 +73,18 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
         settings = get_settings()
         fetch = getattr(module, "fetch", fetch_source)
         missing = [name for name in spec.requires_env if not os.environ.get(name)]
-        if settings.mode == "live" and missing:
-            report = keep_last_files(spec, settings, missing, context.log)
-        else:
-            report = fetch(spec, settings, log=context.log)
+        try:
+            if settings.mode == "live" and missing:
+                report = keep_last_files(spec, settings, missing, context.log)
+            else:
+                report = fetch(spec, settings, log=context.log)
+        except LandingWriteError as exc:
+            # A local disk problem: retrying the fetch would fail the same way.
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        except FetchError as exc:
+            if settings.mode == "mirror":  # a bad local file: retrying cannot help either
+                raise dg.Failure(description=str(exc), allow_retries=False) from exc
+            raise
         new = [f.file_name for f in report.new_files]
         context.log.info(
             "%s: %d file(s) in %s mode, %d new %s",

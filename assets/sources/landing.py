@@ -50,6 +50,11 @@ PROGRESS_STEP_PCT = 10
 PROGRESS_EVERY_S = 5.0
 
 
+class LandingWriteError(FetchError):
+    """The landing area itself cannot be written (read-only disk, permissions, full disk):
+    not a transient network fault, so retrying the fetch cannot help."""
+
+
 class NotFetchedError(FileNotFoundError):
     """A source was read before anything was landed for it."""
 
@@ -222,13 +227,21 @@ def fetch_source(
     log = log or logger
     landing_dir = settings.landing_dir
     fetched_at = datetime.now(UTC)
-    if settings.mode == "mirror":
-        files = _fetch_mirror(spec, settings.mirror_dir, landing_dir, fetched_at, log)
-    elif settings.mode == "live":
-        files = _fetch_live(spec, settings, fetched_at, log, session)
-    else:
-        raise ValueError(f"{spec.slug}: unknown fetch mode {settings.mode!r}")
-    _write_pointer(landing_dir / spec.slug, spec.slug, settings.mode, files)
+    try:
+        if settings.mode == "mirror":
+            files = _fetch_mirror(spec, settings.mirror_dir, landing_dir, fetched_at, log)
+        elif settings.mode == "live":
+            files = _fetch_live(spec, settings, fetched_at, log, session)
+        else:
+            raise ValueError(f"{spec.slug}: unknown fetch mode {settings.mode!r}")
+        _write_pointer(landing_dir / spec.slug, spec.slug, settings.mode, files)
+    except OSError as exc:
+        where = exc.filename or landing_dir / spec.slug
+        names = ", ".join(d.file_name for d in spec.downloads) or ", ".join(spec.mirror_patterns)
+        raise LandingWriteError(
+            f"{spec.slug}: cannot write to the landing area ({where}: "
+            f"{exc.strerror or exc}) while landing {names}; nothing was replaced"
+        ) from exc
     return FetchReport(slug=spec.slug, mode=settings.mode, files=tuple(files))
 
 

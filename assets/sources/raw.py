@@ -55,6 +55,11 @@ def decode_text(data: bytes, *, slug: str, file_name: str) -> str:
     Some files are Latin-1 despite a `_utf8` name; strict UTF-8 decoding fails on them at
     the first accented byte, so the fallback is reliable and logged.
     """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4096]:
+        raise ParseError(
+            f"{slug}: {file_name} looks like UTF-16 or binary data (BOM or NUL bytes); "
+            "expected UTF-8 or Windows-1252 text"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
