@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: run test dev bench lint docs manifest clean setup
+.PHONY: run test test-faults dev bench lint docs manifest clean setup
 
 setup: $(STAMP) dbt_project/target/manifest.json $(DAGSTER_HOME)/dagster.yaml
 
@@ -37,6 +37,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-faults: setup
+	$(BIN)/python -m pytest -m faults
 
 dev: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

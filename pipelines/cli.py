@@ -18,6 +18,9 @@ from pathlib import Path
 from pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, get_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Exit code of `tremplin run|export` when the publication gate held the new export: the data
+# is fine as far as the pipeline can tell, but a human must look (`tremplin diff`) and accept.
+EXIT_HELD = 3
 JOBS = {
     "run": "refresh_all",
     "ingest": "ingest_sources",
@@ -61,6 +64,7 @@ def _summary(settings) -> None:
     from assets.exports import read_latest_manifest
 
     print(f"warehouse: {settings.duckdb_path}")
+    _table_counts(settings)
     manifest = read_latest_manifest(settings.exports_dir)
     if manifest:
         print(f"export:    {settings.exports_dir / 'latest'} -> {manifest['vintage']}")
@@ -70,7 +74,51 @@ def _summary(settings) -> None:
         print("export:    none published yet")
 
 
-def run_job(command: str, live: bool) -> int:
+def _source_selection(definitions, command: str, slugs: list[str]):
+    """Asset keys of the chosen sources (and, for `run`, everything downstream)."""
+    import dagster as dg
+
+    from pipelines.sources import source_modules
+
+    known = {m.SPEC.slug for m in source_modules()}
+    unknown = sorted(set(slugs) - known)
+    if unknown:
+        raise SystemExit(f"tremplin {command}: unknown source(s) {unknown}; known: {sorted(known)}")
+    selection = dg.AssetSelection.groups(*slugs)
+    if command == "run":
+        selection = selection.downstream()
+    return selection.resolve(definitions.resolve_asset_graph())
+
+
+def _table_counts(settings) -> None:
+    """Rows per raw, staging and mart relation: what this run left for analysts."""
+    import duckdb
+
+    from pipelines.resources import WarehouseUnavailableError, connect_readonly
+
+    try:
+        con = connect_readonly(settings)
+    except WarehouseUnavailableError:
+        return
+    try:
+        names = [
+            row[0]
+            for row in con.sql(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'main' order by table_name"
+            ).fetchall()
+        ]
+        for name in names:
+            try:
+                rows = con.sql(f'select count(*) from "{name}"').fetchall()[0][0]
+            except duckdb.Error:  # a staging view whose raw file is gone
+                rows = "unreadable"
+            print(f"  {name:<56} {rows:>10}")
+    finally:
+        con.close()
+
+
+def run_job(command: str, live: bool, sources: list[str] | None = None) -> int:
     if live:
         os.environ["TREMPLIN_MODE"] = "live"
     settings = get_settings()
@@ -79,23 +127,184 @@ def run_job(command: str, live: bool) -> int:
     started = time.monotonic()
     definitions = build_definitions()
     job = definitions.resolve_job_def(JOBS[command])
-    print(f"tremplin {command}: job {job.name}, {settings.mode} mode, mirror {settings.mirror_dir}")
+    selection = _source_selection(definitions, command, sources) if sources else None
+    scope = f" (sources: {', '.join(sources)})" if sources else ""
+    print(
+        f"tremplin {command}: job {job.name}{scope}, {settings.mode} mode, "
+        f"mirror {settings.mirror_dir}"
+    )
     result = job.execute_in_process(
         instance=_instance(),
         raise_on_error=False,
+        asset_selection=list(selection) if selection else None,
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     elapsed = time.monotonic() - started
     failures = _failures(result)
     if not result.success or failures:
+        _record_failure(settings, result, job.name)
         print(f"\ntremplin {command} FAILED after {elapsed:.0f} s:", file=sys.stderr)
         for line in failures or ["run failed (see the log above)"]:
             print(f"- {line}", file=sys.stderr)
         print("The last good warehouse and export are unchanged.", file=sys.stderr)
         return 1
+    held = _held_exports(result)
+    if held:
+        print(f"\ntremplin {command} finished in {elapsed:.0f} s; the new export is HELD:")
+        _summary(settings)
+        for line, vintage in held:
+            print(f"- {line}", file=sys.stderr)
+            print(
+                f"latest was not switched. Review with `tremplin diff latest {vintage}`, "
+                f"publish with `tremplin accept {vintage}` (exit code {EXIT_HELD}).",
+                file=sys.stderr,
+            )
+        return EXIT_HELD
     print(f"\ntremplin {command} succeeded in {elapsed:.0f} s")
     _summary(settings)
     return 0
+
+
+def _held_exports(result) -> list[tuple[str, str]]:
+    """(reasons, vintage) of failed publication-gate checks (WARN severity) in a run."""
+    from assets.publication_gate import GATE_CHECK
+
+    held = []
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        evaluation = event.event_specific_data
+        if evaluation.check_name == GATE_CHECK and not evaluation.passed:
+            vintage = evaluation.metadata.get("vintage")
+            held.append(
+                (
+                    evaluation.description or "export vintage held by the publication gate",
+                    getattr(vintage, "value", vintage) or "<vintage>",
+                )
+            )
+    return held
+
+
+def run_diff(old: str | None, new: str | None, as_json: bool, top: int) -> int:
+    """Exit 0 with the report, 2 when a vintage cannot be found or read."""
+    from assets.export_diff import default_pair, diff_exports, format_diff, resolve_vintage
+    from assets.exports import LATEST, ExportError
+
+    exports_dir = get_settings().exports_dir
+    try:
+        if old is None:
+            old_dir, new_dir = default_pair(exports_dir)
+        else:
+            old_dir = resolve_vintage(exports_dir, old)
+            new_dir = resolve_vintage(exports_dir, new or LATEST)
+        report = diff_exports(old_dir, new_dir, top=top)
+    except ExportError as exc:
+        print(f"tremplin diff: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_diff(report))
+    return 0
+
+
+def run_accept(vintage: str) -> int:
+    """Exit 0 once `latest` points at the verified vintage, 1 when it cannot be accepted."""
+    from assets.exports import ExportError
+    from assets.publication_gate import accept_vintage
+
+    exports_dir = get_settings().exports_dir
+    try:
+        previous, manifest = accept_vintage(exports_dir, vintage)
+    except ExportError as exc:
+        print(f"tremplin accept: {exc}", file=sys.stderr)
+        return 1
+    print(f"latest -> {vintage} (was {previous or 'none'}); export verified:")
+    for name, table in sorted(manifest["tables"].items()):
+        print(f"  {name:<24} {table['rows']:>8} rows")
+    return 0
+
+
+def run_exports_doc(parse: bool) -> int:
+    from assets.dbt_manifest import default_manifest_path
+    from assets.export_docs import write_exports_doc
+
+    if parse:
+        from pipelines.dbt import prepare_manifest
+
+        prepare_manifest()
+    target = write_exports_doc(default_manifest_path(), PROJECT_ROOT / "docs" / "EXPORTS.md")
+    print(f"field documentation written to {target}")
+    return 0
+
+
+def _record_failure(settings, result, job_name: str, partition: str | None = None) -> None:
+    """Failed CLI runs are recorded like daemon runs, so `tremplin status` sees them."""
+    from pipelines.alerts import failure_record, record_and_notify
+    from pipelines.sources import source_modules
+
+    record = failure_record(
+        run_id=result.run_id,
+        job_name=job_name,
+        events=result.all_events,
+        source_slugs=[m.SPEC.slug for m in source_modules()],
+        partition=partition,
+    )
+    record_and_notify(settings, record)
+
+
+def run_status(as_json: bool, slugs: list[str]) -> int:
+    """Exit 0 when every source is ok, 1 when one is stale or failing (for monitors)."""
+    from pipelines.sources import source_modules
+    from pipelines.status import OK, collect_status, format_status
+
+    settings = get_settings()
+    specs = [m.SPEC for m in source_modules()]
+    unknown = sorted(set(slugs) - {s.slug for s in specs})
+    if unknown:
+        print(f"tremplin status: unknown source(s) {unknown}", file=sys.stderr)
+        return 2
+    rows = collect_status([s for s in specs if not slugs or s.slug in slugs], settings)
+    if as_json:
+        print(json.dumps([r.as_json() for r in rows], indent=2))
+    else:
+        print(format_status(rows))
+    return 0 if all(r.state == OK for r in rows) else 1
+
+
+def run_backfill(slug: str, first: str, last: str | None, live: bool, build: bool) -> int:
+    if live:
+        os.environ["TREMPLIN_MODE"] = "live"
+    settings = get_settings()
+    from pipelines.definitions import build_definitions
+    from pipelines.jobs import backfill, partition_keys_between
+    from pipelines.sources import source_modules
+
+    specs = {m.SPEC.slug: m.SPEC for m in source_modules()}
+    if slug not in specs:
+        print(
+            f"tremplin backfill: unknown source {slug!r} (sources: {sorted(specs)})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        keys = partition_keys_between(specs[slug], first, last or first)
+    except ValueError as exc:
+        print(f"tremplin backfill: {exc}", file=sys.stderr)
+        return 2
+    print(f"tremplin backfill {slug}: {len(keys)} period(s) {keys[0]} .. {keys[-1]}")
+    results = backfill(
+        build_definitions(),
+        slug,
+        keys,
+        instance=_instance(),
+        then=("build_warehouse", "publish_exports") if build else (),
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
+    failed = [r for r in results if not r.success]
+    for result in failed:
+        partition = result.dagster_run.tags.get("dagster/partition")
+        _record_failure(settings, result, result.job_def.name, partition)
+        for line in _failures(result) or ["run failed (see the log above)"]:
+            print(f"- {partition or result.job_def.name}: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def run_sql(query: str, max_rows: int) -> int:
@@ -195,6 +404,13 @@ def parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--live", action="store_true", help="download from the publishers")
+        if name in ("run", "ingest"):
+            cmd.add_argument(
+                "--source",
+                action="append",
+                metavar="SLUG",
+                help="only this source (repeatable); `run` also rebuilds what depends on it",
+            )
     sql = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=40)
@@ -202,6 +418,36 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("manifest", help="prepare the dbt manifest (dbt parse)")
     docs = sub.add_parser("docs", help="build the dbt docs site")
     docs.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1:8080")
+    docs.add_argument(
+        "--exports",
+        action="store_true",
+        help="instead, regenerate docs/EXPORTS.md (every exported field) from the dbt yml",
+    )
+    docs.add_argument(
+        "--no-parse", action="store_true", help="with --exports: use the current dbt manifest"
+    )
+    diff = sub.add_parser(
+        "diff", help="what changed between two export vintages (default: previous vs latest)"
+    )
+    diff.add_argument("old", nargs="?", help="vintage name, `latest` or a directory")
+    diff.add_argument("new", nargs="?", help="vintage name, `latest` (default) or a directory")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+    diff.add_argument("--top", type=int, default=3, help="examples per changed field")
+    accept = sub.add_parser(
+        "accept", help="verify a vintage held by the publication gate and make it latest"
+    )
+    accept.add_argument("vintage")
+    status = sub.add_parser(
+        "status", help="per source: last fetch, last change, vintage, next release, state"
+    )
+    status.add_argument("slugs", nargs="*", help="only these sources (default: all)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    backfill = sub.add_parser("backfill", help="ingest past periods of a periodic source")
+    backfill.add_argument("slug")
+    backfill.add_argument("first", help="first period (partition key, e.g. 2024-01-01 or 2024)")
+    backfill.add_argument("last", nargs="?", help="last period (default: first)")
+    backfill.add_argument("--live", action="store_true", help="download from the publishers")
+    backfill.add_argument("--no-build", action="store_true", help="skip dbt build and export")
     dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     return p
@@ -216,18 +462,28 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.command in JOBS:
-        return run_job(args.command, args.live)
+        return run_job(args.command, args.live, getattr(args, "source", None))
     if args.command == "sql":
         return run_sql(args.query, args.max_rows)
     if args.command == "check":
         return run_check()
+    if args.command == "status":
+        return run_status(args.json, args.slugs)
+    if args.command == "backfill":
+        return run_backfill(args.slug, args.first, args.last, args.live, not args.no_build)
     if args.command == "manifest":
         from pipelines.dbt import prepare_manifest
 
         print(f"dbt manifest ready: {prepare_manifest()}")
         return 0
+    if args.command == "docs" and args.exports:
+        return run_exports_doc(parse=not args.no_parse)
     if args.command == "docs":
         return run_docs(args.serve)
+    if args.command == "diff":
+        return run_diff(args.old, args.new, args.json, args.top)
+    if args.command == "accept":
+        return run_accept(args.vintage)
     if args.command == "dev":
         return run_dev(args.port)
     return 2

@@ -1,7 +1,8 @@
 """The one Definitions object of the tremplin code location.
 
 Built lazily by `@dg.definitions`, so importing this module does no work; loading the
-definitions reads the dbt manifest that `tremplin manifest` (dbt parse) prepared.
+definitions reads the dbt manifest that `tremplin manifest` (dbt parse) prepared, and the
+operator's automation overrides (`TREMPLIN_AUTOMATION`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,28 @@ from assets.exports import build_export_asset
 from assets.sources.factory import build_source_assets
 from pipelines.dbt import build_dbt_assets, dbt_resource
 from pipelines.jobs import build_jobs
+from pipelines.schedules import build_schedules
+from pipelines.sensors import build_sensors
+from pipelines.settings import get_settings, load_automation
 from pipelines.sources import source_modules
+from pipelines.status import effective_spec
 
 
 def build_definitions() -> dg.Definitions:
-    source_assets = [a for m in source_modules() for a in build_source_assets(m)]
+    settings = get_settings()
+    overrides = load_automation(settings)
+    modules = source_modules()
+    specs = [effective_spec(m.SPEC, overrides) for m in modules]
+    source_assets = [
+        a for m, spec in zip(modules, specs, strict=True) for a in build_source_assets(m, spec)
+    ]
     dbt_assets = build_dbt_assets()
-    export_asset = build_export_asset(source_modules())
+    export_asset = build_export_asset(modules)
     return dg.Definitions(
         assets=[*source_assets, dbt_assets, export_asset],
-        jobs=build_jobs([m.SPEC.slug for m in source_modules()]),
+        jobs=build_jobs(specs),
+        schedules=build_schedules([m.SPEC for m in modules], settings),
+        sensors=build_sensors(specs, settings),
         resources={"dbt": dbt_resource()},
     )
 

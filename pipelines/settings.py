@@ -8,12 +8,38 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 MODES = ("mirror", "live")
+DEFAULT_AUTOMATION_FILE = PROJECT_ROOT / "deploy" / "automation.yaml"
+AUTOMATION_KEYS = {"schedule", "enabled", "max_age_hours", "probe_every_minutes"}
+
+
+@dataclass(frozen=True)
+class HeadlineThreshold:
+    """A headline indicator the publication gate watches: the largest relative move (in %)
+    of its `stat` ("mean" or "median") allowed between `latest` and a new vintage."""
+
+    table: str
+    field: str  # the Parquet (snake_case) column, e.g. market__offers_per_10_job_seekers
+    stat: str
+    max_change_pct: float
+
+
+HEADLINE_STATS = ("mean", "median")
+# table.field:stat:max % (TREMPLIN_GATE_HEADLINES uses the same form, `;`-separated). A field
+# missing from a vintage is skipped with a note, so these may name fields not built yet.
+DEFAULT_GATE_HEADLINES = (
+    HeadlineThreshold("local_diagnosis", "market__offers_per_10_job_seekers", "median", 25.0),
+    HeadlineThreshold("local_diagnosis", "hiring__difficult_pct", "mean", 20.0),
+    HeadlineThreshold("local_diagnosis", "unemployment__rate_pct", "mean", 15.0),
+    HeadlineThreshold("local_diagnosis", "salary__median_monthly_gross_eur", "median", 15.0),
+    HeadlineThreshold("departements", "unemployment__rate_pct", "mean", 15.0),
+)
 
 
 @dataclass(frozen=True)
@@ -26,8 +52,12 @@ class Settings:
     duckdb_path: Path
     http_timeout_s: float
     max_download_bytes: int
+    alert_webhook: str | None = None
+    automation_file: Path | None = None
     http_retries: int = 4
     http_backoff_s: float = 1.0
+    gate_max_dropped_pct: float = 5.0
+    gate_headlines: tuple[HeadlineThreshold, ...] = DEFAULT_GATE_HEADLINES
 
     @property
     def landing_dir(self) -> Path:
@@ -44,6 +74,24 @@ class Settings:
     @property
     def run_log_dir(self) -> Path:
         return self.warehouse_dir / "runs"
+
+    @property
+    def failures_log(self) -> Path:
+        return self.run_log_dir / "failures.jsonl"
+
+    @property
+    def fetches_log(self) -> Path:
+        return self.run_log_dir / "fetches.jsonl"
+
+
+@dataclass(frozen=True)
+class SourceAutomation:
+    """Operator overrides of one source's scheduling, from the automation YAML file."""
+
+    schedule: str | None = None  # replaces the spec's cron; "off" disables the schedule
+    enabled: bool = True  # False: schedule and release sensor start stopped
+    max_age: timedelta | None = None
+    probe_every_minutes: float | None = None  # live release probes at most this often
 
 
 def _path(env: str, default: Path) -> Path:
@@ -63,6 +111,14 @@ def get_settings() -> Settings:
     TREMPLIN_MAX_DOWNLOAD_MB  size cap of one download (default 512)
     TREMPLIN_HTTP_RETRIES   extra attempts after a transient HTTP failure (default 4)
     TREMPLIN_HTTP_BACKOFF   first backoff delay in seconds, doubled each retry (default 1)
+    TREMPLIN_ALERT_WEBHOOK  URL that receives a JSON POST when a run fails (default: none)
+    TREMPLIN_AUTOMATION     YAML overriding schedules / freshness per source (default:
+                            deploy/automation.yaml when it exists; "" for none)
+    TREMPLIN_GATE_MAX_DROPPED_PCT  share of a table's keys (%) a new export vintage may drop
+                            before the publication gate holds it (default 5)
+    TREMPLIN_GATE_HEADLINES `table.field:mean|median:max_pct;...` headline indicators whose
+                            relative move holds a vintage (default DEFAULT_GATE_HEADLINES;
+                            "" for none)
     """
     warehouse_dir = _path("TREMPLIN_WAREHOUSE_DIR", PROJECT_ROOT / "warehouse")
     mode = os.environ.get("TREMPLIN_MODE", "mirror").strip().lower() or "mirror"
@@ -77,4 +133,87 @@ def get_settings() -> Settings:
         max_download_bytes=int(float(os.environ.get("TREMPLIN_MAX_DOWNLOAD_MB", "512")) * 2**20),
         http_retries=int(os.environ.get("TREMPLIN_HTTP_RETRIES", "4")),
         http_backoff_s=float(os.environ.get("TREMPLIN_HTTP_BACKOFF", "1")),
+        alert_webhook=os.environ.get("TREMPLIN_ALERT_WEBHOOK", "").strip() or None,
+        automation_file=_automation_file(),
+        gate_max_dropped_pct=_gate_max_dropped_pct(),
+        gate_headlines=parse_gate_headlines(os.environ.get("TREMPLIN_GATE_HEADLINES")),
     )
+
+
+def _gate_max_dropped_pct() -> float:
+    value = os.environ.get("TREMPLIN_GATE_MAX_DROPPED_PCT", "5")
+    try:
+        pct = float(value)
+    except ValueError:
+        pct = -1.0
+    if not 0 <= pct <= 100:
+        raise ValueError(
+            f"TREMPLIN_GATE_MAX_DROPPED_PCT must be a percentage (0-100), got {value!r}"
+        )
+    return pct
+
+
+def parse_gate_headlines(value: str | None) -> tuple[HeadlineThreshold, ...]:
+    """`table.field:stat:max_pct;...` -> thresholds; None gives the defaults, "" none."""
+    if value is None:
+        return DEFAULT_GATE_HEADLINES
+    thresholds = []
+    for item in filter(None, (part.strip() for part in value.replace(",", ";").split(";"))):
+        target, _, rest = item.partition(":")
+        table, _, field = target.partition(".")
+        stat, _, pct = rest.partition(":")
+        try:
+            max_pct = float(pct)
+        except ValueError:
+            max_pct = -1.0
+        if not table or not field or stat not in HEADLINE_STATS or max_pct < 0:
+            raise ValueError(
+                f"TREMPLIN_GATE_HEADLINES: {item!r} is not `table.field:mean|median:max_pct` "
+                "(e.g. local_diagnosis.market__offers_per_10_job_seekers:median:25)"
+            )
+        thresholds.append(HeadlineThreshold(table, field, stat, max_pct))
+    return tuple(thresholds)
+
+
+def _automation_file() -> Path | None:
+    value = os.environ.get("TREMPLIN_AUTOMATION")
+    if value is None:
+        return DEFAULT_AUTOMATION_FILE if DEFAULT_AUTOMATION_FILE.exists() else None
+    return Path(value).expanduser().resolve() if value.strip() else None
+
+
+def load_automation(settings: Settings) -> dict[str, SourceAutomation]:
+    """Per-source overrides, so operators retune the calendar without a code change.
+
+    The file maps `sources: {<slug>: {schedule, enabled, max_age_hours,
+    probe_every_minutes}}`; unknown keys are refused so a typo never goes unnoticed.
+    """
+    path = settings.automation_file
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"automation file {path} is unreadable: {exc}") from exc
+    sources = data.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise ValueError(f"automation file {path}: `sources` must map slugs to settings")
+    result = {}
+    for slug, entry in sources.items():
+        entry = entry or {}
+        unknown = set(entry) - AUTOMATION_KEYS
+        if unknown:
+            raise ValueError(
+                f"automation file {path}: source {slug}: unknown keys {sorted(unknown)} "
+                f"(expected some of {sorted(AUTOMATION_KEYS)})"
+            )
+        hours = entry.get("max_age_hours")
+        result[slug] = SourceAutomation(
+            schedule=entry.get("schedule"),
+            enabled=bool(entry.get("enabled", True)),
+            max_age=timedelta(hours=float(hours)) if hours is not None else None,
+            probe_every_minutes=entry.get("probe_every_minutes"),
+        )
+    return result

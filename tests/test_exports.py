@@ -10,13 +10,19 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from diag_warehouse import make_warehouse, run_sql, write_manifest
+from jsonschema import Draft202012Validator
 
 from assets import exports
 from assets.exports import (
     EXPORT_TABLES,
+    PENDING_TABLES,
     ExportError,
+    camel_case,
+    json_path,
     publish_export,
     read_latest_manifest,
+    tables_to_export,
     verify_export,
 )
 
@@ -35,82 +41,6 @@ SOURCES = [
         "synthetic": True,
     },
 ]
-
-
-def make_warehouse(path: Path) -> Path:
-    """Three small diag tables shaped like the dbt ones (codes as text, NULLs, nested types)."""
-    con = duckdb.connect(str(path))
-    con.execute(
-        """
-        create table diag_job_groups (
-            rome_code varchar not null,
-            label varchar not null,
-            related_rome_codes varchar[],
-            refreshed_at timestamptz
-        )
-        """
-    )
-    con.execute(
-        """
-        insert into diag_job_groups values
-            ('M1805', 'Études et développement informatique', ['M1806', 'M1810'],
-             timestamptz '2025-02-28 10:00:00+01'),
-            ('A1203', 'Aménagement et entretien des espaces verts', [], null),
-            ('K2204', 'Nettoyage de locaux', null, timestamptz '2025-02-28 09:30:00+00')
-        """
-    )
-    con.execute(
-        """
-        create table diag_departements (
-            rome_code varchar not null,
-            departement_code varchar not null,
-            departement_name varchar,
-            offers_count integer,
-            difficult_pct decimal(5, 1),
-            is_tight boolean,
-            hiring_months integer[],
-            tension struct(rank integer, label varchar),
-            period_start date
-        )
-        """
-    )
-    con.execute("comment on table diag_departements is 'Market diagnosis per job and département'")
-    con.execute("comment on column diag_departements.departement_code is 'INSEE code, e.g. 2A'")
-    con.execute(
-        """
-        insert into diag_departements values
-            ('M1805', '2A', 'Corse-du-Sud', 12, 41.5, true, [3, 4, 9],
-             {'rank': 2, 'label': 'tendu'}, date '2024-01-01'),
-            ('M1805', '971', 'Guadeloupe', null, null, null, null, null, null),
-            ('M1805', '01', 'Ain', 0, 12.0, false, [], {'rank': null, 'label': null},
-             date '2024-01-01'),
-            ('A1203', '971', null, 7, 88.8, true, [null, 5], {'rank': 1, 'label': 'très tendu'},
-             date '2024-04-01')
-        """
-    )
-    con.execute(
-        """
-        create table diag_regions (
-            rome_code varchar not null,
-            region_code varchar not null,
-            offers_count bigint
-        )
-        """
-    )
-    con.execute(
-        "insert into diag_regions values ('M1805', '94', 12), ('M1805', '01', null), "
-        "('A1203', '84', 40)"
-    )
-    con.close()
-    return path
-
-
-def run_sql(path: Path, sql: str) -> None:
-    con = duckdb.connect(str(path))
-    try:
-        con.execute(sql)
-    finally:
-        con.close()
 
 
 def snapshot(directory: Path) -> dict[str, object]:
@@ -149,7 +79,15 @@ def test_publish_writes_files_manifest_and_latest(warehouse: Path, exports_dir: 
     assert result.changed
     assert result.vintage == "20250301T120000Z"
     assert result.path == exports_dir / "20250301T120000Z"
-    assert result.row_counts == {"job_groups": 3, "departements": 4, "regions": 3}
+    assert result.row_counts == {
+        "local_diagnosis": 4,
+        "job_group_info": 2,
+        "best_jobs_in_area": 3,
+        "job_groups": 3,
+        "departements": 4,
+        "regions": 3,
+    }
+    assert not result.held
     latest = exports_dir / "latest"
     assert latest.is_symlink() and os.readlink(latest) == "20250301T120000Z"
     assert sorted(p.name for p in result.path.iterdir()) == sorted(
@@ -192,7 +130,7 @@ def _expected_json(value: object) -> object:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {key: _expected_json(item) for key, item in value.items()}
+        return {camel_case(key): _expected_json(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_expected_json(item) for item in value]
     return value
@@ -208,7 +146,7 @@ def test_jsonl_and_parquet_equal_the_duckdb_rows(warehouse: Path, exports_dir: P
         )
         columns = [d[0] for d in cursor.description]
         expected = [
-            {c: _expected_json(v) for c, v in zip(columns, row, strict=True)}
+            {camel_case(c): _expected_json(v) for c, v in zip(columns, row, strict=True)}
             for row in cursor.fetchall()
         ]
         parquet = str(result.path / "departements.parquet")
@@ -230,17 +168,18 @@ def test_jsonl_and_parquet_equal_the_duckdb_rows(warehouse: Path, exports_dir: P
     records = read_jsonl(result.path / "departements.jsonl")
     assert records == expected
     assert differences == 0
-    assert parquet_order == [(r["rome_code"], r["departement_code"]) for r in records]
-    # Codes stay text, NULLs stay null, nothing is coerced to 0.
+    assert parquet_order == [(r["romeCode"], r["departementCode"]) for r in records]
+    # Codes stay text, NULLs stay null, nothing is coerced to 0; struct fields camelCased.
     guadeloupe = next(
-        r for r in records if r["departement_code"] == "971" and r["rome_code"] == "M1805"
+        r for r in records if r["departementCode"] == "971" and r["romeCode"] == "M1805"
     )
-    assert guadeloupe["offers_count"] is None and guadeloupe["is_tight"] is None
-    assert [r["departement_code"] for r in records] == ["971", "01", "2A", "971"]
+    assert guadeloupe["offersCount"] is None and guadeloupe["isTight"] is None
+    assert [r["departementCode"] for r in records] == ["971", "01", "2A", "971"]
+    assert records[2]["tension"] == {"rank": 2, "tensionLabel": "tendu"}
 
     jobs = read_jsonl(result.path / "job_groups.jsonl")
-    assert jobs[2]["rome_code"] == "M1805"
-    assert jobs[2]["refreshed_at"] == "2025-02-28T09:00:00Z"  # timestamptz written in UTC
+    assert jobs[2]["romeCode"] == "M1805"
+    assert jobs[2]["refreshedAt"] == "2025-02-28T09:00:00Z"  # timestamptz written in UTC
     assert jobs[2]["label"] == "Études et développement informatique"
     assert "Études" in (result.path / "job_groups.jsonl").read_text(encoding="utf-8")
 
@@ -254,20 +193,21 @@ def test_schema_follows_duckdb_types(warehouse: Path, exports_dir: Path) -> None
     assert schema["description"] == "Market diagnosis per job and département"
     assert schema["additionalProperties"] is False
     assert schema["required"] == list(props)
-    assert props["departement_code"] == {"description": "INSEE code, e.g. 2A", "type": "string"}
-    assert props["offers_count"] == {"type": ["integer", "null"]}
-    assert props["difficult_pct"] == {"type": ["number", "null"]}
-    assert props["is_tight"] == {"type": ["boolean", "null"]}
-    assert props["period_start"] == {"type": ["string", "null"], "format": "date"}
-    assert props["hiring_months"] == {
+    assert props["departementCode"] == {"description": "INSEE code, e.g. 2A", "type": "string"}
+    assert props["offersCount"] == {"type": ["integer", "null"]}
+    assert props["difficultPct"] == {"type": ["number", "null"]}
+    assert props["isTight"] == {"type": ["boolean", "null"]}
+    assert props["periodStart"] == {"type": ["string", "null"], "format": "date"}
+    assert props["hiringMonths"] == {
         "type": ["array", "null"],
         "items": {"type": ["integer", "null"]},
     }
     assert props["tension"]["type"] == ["object", "null"]
-    assert props["tension"]["properties"]["label"] == {"type": ["string", "null"]}
+    assert props["tension"]["properties"]["tensionLabel"] == {"type": ["string", "null"]}
+    assert props["tension"]["required"] == ["rank", "tensionLabel"]
     assert props["tension"]["additionalProperties"] is False
     jobs = json.loads((result.path / "job_groups.schema.json").read_text(encoding="utf-8"))
-    assert jobs["properties"]["refreshed_at"] == {
+    assert jobs["properties"]["refreshedAt"] == {
         "type": ["string", "null"],
         "format": "date-time",
     }
@@ -288,7 +228,7 @@ def test_a_record_that_breaks_the_schema_is_refused(
         publish_export(warehouse, exports_dir, tables={"departements": "diag_departements"})
 
     message = str(caught.value)
-    assert "departements (diag_departements): row 1: field offers_count" in message
+    assert "departements (diag_departements): row 1: field offersCount" in message
     assert "departements.schema.json" in message
     assert not exports_dir.joinpath("latest").exists()
     assert [p.name for p in exports_dir.iterdir()] == [".publish.lock"]
@@ -364,8 +304,8 @@ def test_a_failed_export_leaves_latest_untouched(
         _fail_on_second_table(monkeypatch)
         expected = "No space left on device"
     else:
-        tables["local_diagnosis"] = "diag_local_diagnosis"
-        expected = "relation main.diag_local_diagnosis not found in .*warehouse.duckdb"
+        tables["missing"] = "diag_missing"
+        expected = "relation main.diag_missing not found in .*warehouse.duckdb"
     with pytest.raises(ExportError, match=expected):
         publish_export(warehouse, exports_dir, tables=tables, now=NOW + dt.timedelta(days=1))
 
@@ -434,3 +374,294 @@ def test_sources_without_a_slug_are_refused(warehouse: Path, exports_dir: Path) 
     with pytest.raises(ExportError, match="'slug'"):
         publish_export(warehouse, exports_dir, sources=[{"files": []}])
     assert read_latest_manifest(exports_dir) is None
+
+
+# --------------------------------------------------------------------------- nested JSON
+
+
+def test_camel_case_and_json_paths() -> None:
+    assert camel_case("offers_per_10_job_seekers") == "offersPer10JobSeekers"
+    assert camel_case("difficult_pct") == "difficultPct"
+    assert json_path("market__offers_per_10_job_seekers") == ("market", "offersPer10JobSeekers")
+    assert json_path("market__interval_80__low") == ("market", "interval80", "low")
+    assert json_path("synthetic") == ("synthetic",)
+    with pytest.raises(ExportError, match="market____low"):
+        json_path("market____low")
+
+
+def _flatten(record: dict, columns: list[str]) -> dict:
+    """Back from the nested JSON record to flat snake_case columns (struct fields too)."""
+    flat = {}
+    for column in columns:
+        value = record
+        for part in json_path(column):
+            value = value[part]
+        flat[column] = value
+    return flat
+
+
+def test_nested_records_round_trip_to_the_flat_parquet(warehouse: Path, exports_dir: Path):
+    result = publish_export(warehouse, exports_dir, now=NOW)
+
+    records = read_jsonl(result.path / "local_diagnosis.jsonl")
+    first = next(r for r in records if r["diagnosisKey"] == "01:M1805")
+    assert first == {
+        "diagnosisKey": "01:M1805",
+        "departementCode": "01",
+        "jobGroupCode": "M1805",
+        "market": {
+            "offersPer10JobSeekers": 3.2,
+            "interval80": {"low": 2.5, "high": 4.1},
+            "confidence": "high",
+            "level": "departement",
+        },
+        "hiring": {"projectsCount": 120, "difficultPct": 41.5},
+        "trend": {"activeMonths": [3, 4, 9]},
+        "lessStressfulJobGroups": [
+            {"jobGroupCode": "M1806", "mobilityType": "proche", "offersPer10JobSeekers": 5.5}
+        ],
+        "synthetic": False,
+    }
+    # Unknown values are null leaves; the blocks are always there.
+    corse = next(r for r in records if r["diagnosisKey"] == "2A:M1805")
+    assert corse["market"]["interval80"] == {"low": None, "high": None}
+    assert corse["lessStressfulJobGroups"] is None and corse["trend"] == {"activeMonths": None}
+    guadeloupe = next(r for r in records if r["diagnosisKey"] == "971:A1203")
+    assert guadeloupe["lessStressfulJobGroups"] == [
+        {"jobGroupCode": "A1201", "mobilityType": None, "offersPer10JobSeekers": None},
+        None,
+    ]
+
+    con = duckdb.connect()
+    try:
+        parquet = con.sql(
+            f"select * from read_parquet('{result.path / 'local_diagnosis.parquet'}')"
+        )
+        columns = parquet.columns
+        rows = parquet.fetchall()
+    finally:
+        con.close()
+    assert "market__interval_80__low" in columns  # Parquet stays flat snake_case
+    flat_records = [_flatten(r, columns) for r in records]
+    assert len(rows) == len(records)
+    for row, flat in zip(rows, flat_records, strict=True):
+        for column, value in zip(columns, row, strict=True):
+            assert _expected_json(value) == flat[column], column
+
+
+def test_nested_schema_is_closed_camel_case_and_documented_from_dbt(
+    warehouse: Path, exports_dir: Path, tmp_path: Path
+) -> None:
+    manifest = write_manifest(
+        tmp_path / "manifest.json",
+        {
+            "diag_local_diagnosis": {
+                "description": "One record per job group and département.",
+                "columns": {
+                    "diagnosis_key": "`<departement>:<rome>`.",
+                    "market__offers_per_10_job_seekers": "Offers per 10 job seekers, raw.",
+                    "market__interval_80__low": "Lower bound of the 80 % interval.",
+                },
+            }
+        },
+    )
+    run_sql(
+        warehouse,
+        "comment on column diag_local_diagnosis.market__confidence is 'high, medium or low';"
+        "comment on column diag_local_diagnosis.diagnosis_key is 'overridden by the yml'",
+    )
+    result = publish_export(warehouse, exports_dir, now=NOW, dbt_manifest=manifest)
+    schema = json.loads((result.path / "local_diagnosis.schema.json").read_text(encoding="utf-8"))
+
+    Draft202012Validator.check_schema(schema)
+    assert schema["description"] == "One record per job group and département."
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == [
+        "diagnosisKey",
+        "departementCode",
+        "jobGroupCode",
+        "market",
+        "hiring",
+        "trend",
+        "lessStressfulJobGroups",
+        "synthetic",
+    ]
+    assert schema["properties"]["diagnosisKey"]["description"] == "`<departement>:<rome>`."
+    market = schema["properties"]["market"]
+    assert market["type"] == "object" and market["additionalProperties"] is False
+    assert market["required"] == ["offersPer10JobSeekers", "interval80", "confidence", "level"]
+    assert market["properties"]["offersPer10JobSeekers"] == {
+        "description": "Offers per 10 job seekers, raw.",
+        "type": ["number", "null"],
+    }
+    assert market["properties"]["confidence"]["description"] == "high, medium or low"
+    interval = market["properties"]["interval80"]
+    assert interval["properties"]["low"]["description"] == "Lower bound of the 80 % interval."
+    assert interval["required"] == ["low", "high"]
+    items = schema["properties"]["lessStressfulJobGroups"]["items"]
+    assert items["type"] == ["object", "null"]
+    assert items["required"] == ["jobGroupCode", "mobilityType", "offersPer10JobSeekers"]
+    validator = Draft202012Validator(schema)
+    for record in read_jsonl(result.path / "local_diagnosis.jsonl"):
+        validator.validate(record)
+
+
+def test_a_wrong_nested_type_is_caught_and_named(
+    warehouse: Path, exports_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = exports.json_schema_for_type
+
+    def doubles_as_strings(duckdb_type, *, nullable):
+        if duckdb_type.id == "double":
+            return {"type": "string"}  # wrong: the data holds numbers
+        return real(duckdb_type, nullable=nullable)
+
+    monkeypatch.setattr(exports, "json_schema_for_type", doubles_as_strings)
+    with pytest.raises(ExportError) as caught:
+        publish_export(warehouse, exports_dir, tables={"local_diagnosis": "diag_local_diagnosis"})
+    message = str(caught.value)
+    assert "local_diagnosis (diag_local_diagnosis): row 1: field market.offersPer10JobSeekers" in (
+        message
+    )
+    assert "(column market__offers_per_10_job_seekers)" in message
+    assert "local_diagnosis.schema.json" in message
+    assert not exports_dir.joinpath("latest").exists()
+
+
+def test_a_wrong_type_inside_a_list_of_structs_is_named(tmp_path: Path, exports_dir: Path):
+    path = tmp_path / "nested.duckdb"
+    run_sql(
+        path,
+        "create table diag_nested (code varchar, job_groups struct(code varchar, job_rank "
+        "integer)[]); insert into diag_nested values ('01', [{'code': 'A', 'job_rank': 1}]);",
+    )
+    real = exports.json_schema_for_type
+
+    def wrong_rank(duckdb_type, *, nullable):
+        if duckdb_type.id == "integer":
+            return {"type": "string"}
+        return real(duckdb_type, nullable=nullable)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(exports, "json_schema_for_type", wrong_rank)
+        with pytest.raises(ExportError) as caught:
+            publish_export(path, exports_dir, tables={"nested": "diag_nested"})
+    assert "row 1: field jobGroups[0].jobRank (column job_groups)" in str(caught.value)
+
+
+def test_columns_landing_on_one_json_field_are_refused(tmp_path: Path, exports_dir: Path):
+    path = tmp_path / "clash.duckdb"
+    run_sql(
+        path,
+        "create table diag_clash (code varchar, market double, market__rank integer);"
+        "insert into diag_clash values ('01', 1.0, 2);",
+    )
+    with pytest.raises(ExportError, match="columns 'market' and 'market__rank' both map"):
+        publish_export(path, exports_dir, tables={"clash": "diag_clash"})
+
+
+def _mutations(record: dict) -> list[dict]:
+    """Records one change away from a valid one, each breaking the schema in its own way."""
+    broken = []
+    for change in (
+        lambda r: r["market"].__setitem__("offersPer10JobSeekers", "3.2"),
+        lambda r: r["market"]["interval80"].__setitem__("low", True),
+        lambda r: r["market"].pop("confidence"),
+        lambda r: r["market"].__setitem__("extra", 1),
+        lambda r: r.__setitem__("market", None),
+        lambda r: r["trend"].__setitem__("activeMonths", [1, "2"]),
+        lambda r: r["lessStressfulJobGroups"].append({"jobGroupCode": "X"}),
+        lambda r: r["lessStressfulJobGroups"].__setitem__(0, "M1806"),
+        lambda r: r.__setitem__("synthetic", None),
+        lambda r: r["hiring"].__setitem__("projectsCount", 1.5),
+    ):
+        copy = json.loads(json.dumps(record))
+        change(copy)
+        broken.append(copy)
+    return broken
+
+
+def test_the_fast_record_check_agrees_with_jsonschema(warehouse: Path, exports_dir: Path):
+    result = publish_export(warehouse, exports_dir, now=NOW)
+    schema = json.loads((result.path / "local_diagnosis.schema.json").read_text(encoding="utf-8"))
+    check = exports.compile_record_check(schema)
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    records = read_jsonl(result.path / "local_diagnosis.jsonl")
+    first = next(r for r in records if r["diagnosisKey"] == "01:M1805")
+    for record in records:
+        assert check(record) is None and validator.is_valid(record)
+    for bad in _mutations(first):
+        assert check(bad) is not None, bad
+        assert not validator.is_valid(bad), bad
+    dates = json.loads((result.path / "departements.schema.json").read_text(encoding="utf-8"))
+    check_dates = exports.compile_record_check(dates)
+    record = read_jsonl(result.path / "departements.jsonl")[0]
+    for value, ok in (("2024-01-01", True), ("2024-13-01", False), ("01/02/2024", False)):
+        record["periodStart"] = value
+        assert (check_dates(record) is None) is ok, value
+
+
+# --------------------------------------------------------------------------- table list
+
+
+def test_pending_tables_wait_for_their_dbt_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    manifest = write_manifest(
+        tmp_path / "manifest.json", {"diag_local_diagnosis": {}, "diag_regions": {}}
+    )
+    with caplog.at_level("INFO", logger="assets.exports"):
+        tables = tables_to_export(manifest)
+    assert list(tables) == [
+        "local_diagnosis",
+        "job_groups",
+        "departements",
+        "regions",
+    ]  # job_groups, departements are not pending: a missing model is the export's error
+    assert "export job_group_info skipped: dbt model diag_job_group_info" in caplog.text
+    assert "export best_jobs_in_area skipped" in caplog.text
+    assert set(EXPORT_TABLES) - set(tables) == {"job_group_info", "best_jobs_in_area"}
+    assert set(EXPORT_TABLES) >= PENDING_TABLES
+    assert set(tables_to_export(None)) == set(EXPORT_TABLES) - PENDING_TABLES
+
+
+def test_every_exported_column_of_the_dbt_project_is_documented() -> None:
+    """Skips tables whose diag model does not exist yet (they are not exported either)."""
+    from assets.dbt_manifest import default_manifest_path, load_models
+
+    models = load_models(default_manifest_path())
+    checked = 0
+    for name, relation in EXPORT_TABLES.items():
+        model = models.get(relation)
+        if model is None:
+            continue
+        assert model.description, f"{relation} (export {name}) has no dbt description"
+        assert model.columns, f"{relation} (export {name}) documents no column"
+        undocumented = [c for c, doc in model.columns.items() if not doc.description]
+        assert not undocumented, f"{relation}: columns without a description: {undocumented}"
+        checked += 1
+    assert checked >= 3
+
+
+def test_exports_doc_lists_every_field(tmp_path: Path) -> None:
+    from assets.export_docs import render_exports_doc
+
+    manifest = write_manifest(
+        tmp_path / "manifest.json",
+        {
+            "diag_local_diagnosis": {
+                "description": "One record per job group and département.",
+                "columns": {
+                    "diagnosis_key": "Key `<dep>:<rome>`.",
+                    "market__offers_per_10_job_seekers": "Offers | per 10\njob seekers.",
+                },
+            }
+        },
+    )
+    text = render_exports_doc(manifest)
+    assert "## `local_diagnosis`" in text
+    assert (
+        "| `market.offersPer10JobSeekers` | `market__offers_per_10_job_seekers` | varchar | "
+        "Offers \\| per 10 job seekers. |" in text
+    )
+    assert "`regions` (`diag_regions`)" in text.split("## Not built yet")[1]

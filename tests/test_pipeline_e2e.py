@@ -70,13 +70,13 @@ def test_export_has_the_101_departements_and_every_rome_fiche(first_run):
 
     latest = first_run / "exports" / "latest"
     deps = [json.loads(line) for line in (latest / "departements.jsonl").open()]
-    codes = {d["departement_code"] for d in deps}
+    codes = {d["departementCode"] for d in deps}
     assert {"2A", "2B", "971", "972", "973", "974", "976"} <= codes
     assert not codes & {"975", "977", "978", "984", "986", "987", "988", "989", "20"}
 
     jobs = [json.loads(line) for line in (latest / "job_groups.jsonl").open()]
-    assert {j["job_group_code"]: j["rome_v3_code"] for j in jobs} == fiches
-    assert len({j["rome_v3_code"] for j in jobs}) == 532
+    assert {j["jobGroupCode"]: j["romeV3Code"] for j in jobs} == fiches
+    assert len({j["romeV3Code"] for j in jobs}) == 532
 
 
 def test_manifest_lists_sources_versions_and_checksums(first_run):

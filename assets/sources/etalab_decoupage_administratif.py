@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 import pandas as pd
 
@@ -39,6 +40,10 @@ SPEC = SourceSpec(
         for t in TABLES
     ),
     mirror_patterns=tuple(f"{t}.json" for t in TABLES),
+    # The COG millésime changes each January; the package URL pins a version, so a
+    # monthly look (1st, 06:00 Paris) is enough.
+    schedule="0 6 1 * *",
+    max_age=timedelta(days=40),
 )
 
 ZONES = ("metro", "drom", "com")

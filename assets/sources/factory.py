@@ -9,10 +9,19 @@ client); this factory turns it into
   its contract is not published (the previous raw parquet stays), it is kept under
   `raw/<slug>/_rejected/` for inspection and the check failure stops downstream work.
   Publication is all-or-nothing per source.
+
+A spec with `partitioning` gets time-window partitions (daily, quarterly, yearly, in
+Europe/Paris) on both assets: the landing asset fetches one period's files, the raw asset
+parses that period only and publishes `raw/<slug>/<table>/<partition>.parquet`, so history
+accumulates and a backfill is a range of partitions. The landing asset carries the
+source's freshness policy (its max age), which is what the UI shows as stale.
 """
 
 import dataclasses
+import fnmatch
+import inspect
 import os
+from datetime import date, datetime
 from types import ModuleType
 
 import dagster as dg
@@ -21,22 +30,100 @@ from dagster import AssetExecutionContext
 from assets.sources.http import FetchError
 from assets.sources.landing import (
     FetchReport,
+    LandedFile,
     LandingWriteError,
     NotFetchedError,
     current_files,
     fetch_source,
+    landed_history,
 )
 from assets.sources.raw import raw_path, rejected_path, write_parquet_atomically
-from assets.sources.validation import validate_frame
-from pipelines.settings import get_settings
+from assets.sources.spec import TIMEZONE, SourceSpec
+from assets.sources.validation import StagedTable, validate_frame, validate_parquet
+from pipelines.settings import Settings, get_settings
 
 CONTRACT_CHECK = "contract"
 
 FETCH_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
+PERIOD_CRONS = {"daily": "0 0 * * *", "quarterly": "0 0 1 1,4,7,10 *", "yearly": "0 0 1 1 *"}
+
+
 def landing_key(slug: str) -> dg.AssetKey:
     return dg.AssetKey([slug, "landing"])
+
+
+def partitions_def_for(spec: SourceSpec) -> dg.TimeWindowPartitionsDefinition | None:
+    """Dagster partitions for a periodic source; keys as `Partitioning.key_for` makes them."""
+    p = spec.partitioning
+    if p is None:
+        return None
+    return dg.TimeWindowPartitionsDefinition(
+        cron_schedule=PERIOD_CRONS[p.period],
+        start=datetime.combine(date.fromisoformat(p.start), datetime.min.time()),
+        fmt="%Y" if p.period == "yearly" else "%Y-%m-%d",
+        timezone=TIMEZONE,
+        end_offset=p.end_offset,
+    )
+
+
+def latest_partition(
+    partitions: dg.TimeWindowPartitionsDefinition, when: datetime | None = None
+) -> str | None:
+    """The newest period that exists at `when` (schedule ticks and live probes ask for it)."""
+    keys = partitions.get_partition_keys(current_time=when)
+    return keys[-1] if keys else None
+
+
+def spec_for_partition(spec: SourceSpec, key: str, settings: Settings) -> SourceSpec:
+    """The spec narrowed to one period: its mirror files, its URLs with the period filled in."""
+    p = spec.partitioning
+    assert p is not None
+    fields = p.fields_for(key)
+    downloads = tuple(
+        dataclasses.replace(d, url=d.url.format(**fields), file_name=d.file_name.format(**fields))
+        for d in spec.downloads
+    )
+    patterns = spec.mirror_patterns
+    if settings.mode == "mirror" and p.file_period:
+        source_dir = settings.mirror_dir / spec.slug
+        names = sorted(
+            f.name
+            for f in (source_dir.iterdir() if source_dir.is_dir() else ())
+            if f.is_file()
+            and any(fnmatch.fnmatch(f.name, pat) for pat in spec.mirror_patterns)
+            and p.key_for_file(f.name) == key
+        )
+        if not names:
+            raise FetchError(
+                f"{spec.slug}: no file for partition {key} in mirror directory {source_dir} "
+                f"(expected a name matching {list(spec.mirror_patterns)} whose period, read "
+                f"with {p.file_period!r}, is {key})"
+            )
+        patterns = tuple(names)
+    return dataclasses.replace(spec, downloads=downloads, mirror_patterns=patterns)
+
+
+def partition_files(spec: SourceSpec, landing_dir, key: str) -> tuple[LandedFile, ...]:
+    """The newest landed bytes of each file of period `key` (partitioned sources).
+
+    Read from the landing history rather than the `current.json` pointer, which the last
+    fetched partition overwrites: parsing 2024 must not read what fetching 2025 landed.
+    """
+    p = spec.partitioning
+    if p is None or not p.file_period:
+        return current_files(landing_dir, spec.slug)
+    newest: dict[str, LandedFile] = {}
+    for landed in landed_history(landing_dir, spec.slug):
+        if p.key_for_file(landed.file_name) == key and landed.path.is_file():
+            newest[landed.file_name] = landed
+    if not newest:
+        raise NotFetchedError(
+            f"{spec.slug}: nothing landed for partition {key} under {landing_dir / spec.slug}; "
+            f"fetch that partition first"
+        )
+    return tuple(newest[name] for name in sorted(newest))
 
 
 def keep_last_files(spec, settings, missing: list[str], log) -> FetchReport:
@@ -56,28 +143,46 @@ def keep_last_files(spec, settings, missing: list[str], log) -> FetchReport:
     return FetchReport(slug=spec.slug, mode="kept", files=tuple(files))
 
 
-def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
-    spec = module.SPEC
+def _fetch(module: ModuleType, spec: SourceSpec, settings: Settings, partition, log):
+    """The module's own fetch (told the partition when it asks for it) or the shared one."""
+    fetch = getattr(module, "fetch", None)
+    if partition is not None:
+        if fetch is not None and "partition_key" in inspect.signature(fetch).parameters:
+            return fetch(spec, settings, log=log, partition_key=partition)
+        spec = spec_for_partition(spec, partition, settings)
+    return (fetch or fetch_source)(spec, settings, log=log)
+
+
+def build_source_assets(
+    module: ModuleType, spec: SourceSpec | None = None
+) -> list[dg.AssetsDefinition]:
+    """`spec` overrides `module.SPEC` (the operator's schedule / max-age overrides)."""
+    from pipelines.status import max_age, record_fetch
+
+    spec = spec or module.SPEC
     slug = spec.slug
+    partitions_def = partitions_def_for(spec)
 
     @dg.asset(
         key=landing_key(slug),
         group_name=slug,
         kinds={"python"},
         retry_policy=FETCH_RETRY,
+        partitions_def=partitions_def,
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=max_age(spec)),
         description=f"{spec.title} — {spec.publisher}. Landed bytes, mirror or live. "
         f"Licence: {spec.licence}. Cadence: {spec.cadence}.",
         metadata={"landing_page": spec.landing_page, "licence": spec.licence},
     )
     def landing(context: AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
-        fetch = getattr(module, "fetch", fetch_source)
+        partition = context.partition_key if partitions_def is not None else None
         missing = [name for name in spec.requires_env if not os.environ.get(name)]
         try:
             if settings.mode == "live" and missing:
                 report = keep_last_files(spec, settings, missing, context.log)
             else:
-                report = fetch(spec, settings, log=context.log)
+                report = _fetch(module, spec, settings, partition, context.log)
         except LandingWriteError as exc:
             # A local disk problem: retrying the fetch would fail the same way.
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
@@ -85,6 +190,11 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
             if settings.mode == "mirror":  # a bad local file: retrying cannot help either
                 raise dg.Failure(description=str(exc), allow_retries=False) from exc
             raise
+        except Exception as exc:
+            # A mirror file that is missing or malformed will be so again: retry live only.
+            if settings.mode != "mirror":
+                raise
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         new = [f.file_name for f in report.new_files]
         context.log.info(
             "%s: %d file(s) in %s mode, %d new %s",
@@ -93,6 +203,15 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
             report.mode,
             len(new),
             new,
+        )
+        record_fetch(
+            settings,
+            slug,
+            mode=report.mode,
+            files=report.files,
+            new_files=report.new_files,
+            partition=partition,
+            run_id=context.run.run_id,
         )
         return dg.MaterializeResult(
             metadata={
@@ -124,18 +243,23 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
         for table in module.TABLES
     ]
 
-    @dg.multi_asset(specs=specs, check_specs=checks, name=f"{slug}__raw", can_subset=False)
+    @dg.multi_asset(
+        specs=specs,
+        check_specs=checks,
+        name=f"{slug}__raw",
+        can_subset=False,
+        partitions_def=partitions_def,
+    )
     def raw(context: AssetExecutionContext):
         settings = get_settings()
-        parsed = module.parse(current_files(settings.landing_dir, slug))
+        if partitions_def is None:
+            parsed = _parse(module, current_files(settings.landing_dir, slug), settings)
+        else:
+            key = context.partition_key
+            parsed = _parse(module, partition_files(spec, settings.landing_dir, key), settings)
+            parsed = {t: _in_partition(slug, item, key) for t, item in parsed.items()}
         reports = {
-            table: validate_frame(
-                parsed[table].frame,
-                module.CONTRACTS[table],
-                slug=slug,
-                table=table,
-                source_files=tuple(f.file_name for f in parsed[table].source_files),
-            )
+            table: _validate(parsed[table], module.CONTRACTS[table], slug)
             for table in module.TABLES
         }
         # All or nothing per source: one bad table keeps every raw table of the source at
@@ -147,17 +271,18 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
             key = dg.AssetKey([slug, table])
             target = raw_path(settings.raw_dir, slug, table, item.partition)
             if publish:
-                path = write_parquet_atomically(item.frame, target)
+                path = _publish(item, target)
             elif not report.success:
                 rejected = rejected_path(settings.raw_dir, slug, table, item.partition)
-                path = write_parquet_atomically(item.frame, rejected)
+                path = _publish(item, rejected)
                 context.log.error(report.describe())
             else:
                 path = target
+                _discard(item)
             yield dg.MaterializeResult(
                 asset_key=key,
                 metadata={
-                    "rows": len(item.frame),
+                    "rows": _rows(item),
                     "path": str(path),
                     "published": publish,
                     "source_files": dg.MetadataValue.json(list(files)),
@@ -172,7 +297,7 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
                 description=report.describe(),
                 metadata={
                     "file": ", ".join(files),
-                    "rows": len(item.frame),
+                    "rows": _rows(item),
                     "failures": len(report.failures),
                     "column": (failure.column or "") if failure else "",
                     "samples": dg.MetadataValue.json(list(failure.samples) if failure else []),
@@ -180,3 +305,51 @@ def build_source_assets(module: ModuleType) -> list[dg.AssetsDefinition]:
             )
 
     return [landing, raw]
+
+
+def _parse(module: ModuleType, files, settings: Settings) -> dict:
+    """`module.parse(files)`; a parser that stages Parquet gets a directory beside raw."""
+    if "stage_dir" in inspect.signature(module.parse).parameters:
+        stage_dir = settings.raw_dir / module.SPEC.slug / "_staging"
+        return module.parse(files, stage_dir=stage_dir)
+    return module.parse(files)
+
+
+def _validate(item, contract, slug: str):
+    """GX on pandas frames; SQL over the staged file for tables too large for memory."""
+    files = tuple(f.file_name for f in item.source_files)
+    if isinstance(item, StagedTable):
+        return validate_parquet(
+            item.path, contract, slug=slug, table=item.table, source_files=files
+        )
+    return validate_frame(item.frame, contract, slug=slug, table=item.table, source_files=files)
+
+
+def _publish(item, target):
+    if isinstance(item, StagedTable):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(item.path, target)  # staged beside raw: same disk, atomic
+        return target
+    return write_parquet_atomically(item.frame, target)
+
+
+def _discard(item) -> None:
+    if isinstance(item, StagedTable):
+        item.path.unlink(missing_ok=True)
+
+
+def _rows(item) -> int:
+    return item.rows if isinstance(item, StagedTable) else len(item.frame)
+
+
+def _in_partition(slug: str, item, key: str):
+    """Publish a partition's table under its Dagster partition key, never another one."""
+    if item.partition is None:
+        return dataclasses.replace(item, partition=key)
+    if item.partition != key:
+        raise ValueError(
+            f"{slug}: parse put table {item.table} in partition {item.partition!r} while "
+            f"partition {key!r} was being materialised "
+            f"(files {[f.file_name for f in item.source_files]})"
+        )
+    return item

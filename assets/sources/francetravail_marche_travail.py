@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 
@@ -50,7 +53,7 @@ from assets.sources.landing import (
 )
 from assets.sources.raw import ParsedTable, ParseError, add_provenance
 from assets.sources.spec import Download, SourceSpec
-from assets.sources.validation import TableContract
+from assets.sources.validation import StagedTable, TableContract
 from pipelines.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -349,41 +352,82 @@ def _frame(rows: list[dict], columns: Iterable[str]) -> pd.DataFrame:
     return frame
 
 
-def parse(files: Iterable[LandedFile]) -> dict[str, ParsedTable]:
-    """Every landed response into the long `indicators` table and `rome_fap`."""
-    frames: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
+def parse(
+    files: Iterable[LandedFile], *, stage_dir: Path | None = None
+) -> dict[str, ParsedTable | StagedTable]:
+    """Every landed response into the long `indicators` table and `rome_fap`.
+
+    National volumes are tens of millions of indicator rows: each response is turned
+    into rows on its own and appended to a staged Parquet file under `stage_dir` (a
+    temporary directory by default), so memory holds one response at a time, never the
+    table (the factory validates the staged file with SQL, see `validation.StagedTable`).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stage_dir = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix=f"{SLUG}-"))
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    target = stage_dir / f"indicators.{uuid.uuid4().hex}.parquet"
+    writer: pq.ParquetWriter | None = None
+    indicator_rows = 0
+    fap_frames: list[pd.DataFrame] = []
     used: dict[str, list[LandedFile]] = {t: [] for t in TABLES}
-    for landed in files:
-        document = read_json(landed, slug=SLUG)
-        if isinstance(document, dict) and "listeValeursParPeriode" in document:
-            table, frame = (
-                "indicators",
-                _frame(_indicator_rows(document, landed.file_name), INDICATOR_COLUMNS),
-            )
-        elif isinstance(document, dict) and "romeFapList" in document:
-            table, frame = (
-                "rome_fap",
-                _frame(_rome_fap_rows(document, landed.file_name), CONTRACTS["rome_fap"].columns),
-            )
-        else:
-            keys = sorted(document)[:12] if isinstance(document, dict) else type(document).__name__
-            raise ParseError(
-                f"{SLUG}: {landed.file_name} is neither an IndicateurRetour "
-                f"(listeValeursParPeriode) nor a ListeRomeFap (romeFapList); found {keys}"
-            )
-        frames[table].append(add_provenance(frame, landed))
-        used[table].append(landed)
-    tables = {}
+    try:
+        for landed in files:
+            document = read_json(landed, slug=SLUG)
+            if isinstance(document, dict) and "listeValeursParPeriode" in document:
+                frame = _frame(_indicator_rows(document, landed.file_name), INDICATOR_COLUMNS)
+                del document
+                chunk = pa.Table.from_pandas(add_provenance(frame, landed), preserve_index=False)
+                if writer is None:
+                    schema = pa.schema(
+                        [
+                            f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                            for f in chunk.schema
+                        ]
+                    )
+                    writer = pq.ParquetWriter(target, schema)
+                writer.write_table(chunk.cast(writer.schema))
+                indicator_rows += len(frame)
+                used["indicators"].append(landed)
+            elif isinstance(document, dict) and "romeFapList" in document:
+                frame = _frame(
+                    _rome_fap_rows(document, landed.file_name), CONTRACTS["rome_fap"].columns
+                )
+                fap_frames.append(add_provenance(frame, landed))
+                used["rome_fap"].append(landed)
+            else:
+                keys = (
+                    sorted(document)[:12] if isinstance(document, dict) else type(document).__name__
+                )
+                raise ParseError(
+                    f"{SLUG}: {landed.file_name} is neither an IndicateurRetour "
+                    f"(listeValeursParPeriode) nor a ListeRomeFap (romeFapList); found {keys}"
+                )
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        target.unlink(missing_ok=True)
+        raise
+    if writer is not None:
+        writer.close()
     for table in TABLES:
-        if not frames[table]:
+        if not used[table]:
+            target.unlink(missing_ok=True)
             raise ParseError(
                 f"{SLUG}: no landed file holds the {table} table "
                 f"({'an IndicateurRetour' if table == 'indicators' else 'a ListeRomeFap'})"
             )
-        frame = pd.concat(frames[table], ignore_index=True)
-        tables[table] = ParsedTable(table, frame, tuple(used[table]))
-        logger.info("%s: parsed %s (%d rows)", SLUG, table, len(frame))
-    return tables
+    fap = pd.concat(fap_frames, ignore_index=True)
+    logger.info(
+        "%s: parsed indicators (%d rows), rome_fap (%d rows)", SLUG, indicator_rows, len(fap)
+    )
+    return {
+        "indicators": StagedTable(
+            "indicators", target, tuple(used["indicators"]), rows=indicator_rows
+        ),
+        "rome_fap": ParsedTable("rome_fap", fap, tuple(used["rome_fap"])),
+    }
 
 
 # ----------------------------------------------------------------------------- fetching

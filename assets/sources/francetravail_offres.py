@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
@@ -35,12 +38,11 @@ from assets.sources.francetravail_api import (
     is_synthetic_file,
     land_response,
     parse_content_range,
-    read_json,
 )
 from assets.sources.landing import FetchReport, LandedFile, fetch_source, write_current_pointer
-from assets.sources.raw import ParsedTable, ParseError, add_provenance
+from assets.sources.raw import ParseError
 from assets.sources.spec import Download, SourceSpec
-from assets.sources.validation import TableContract
+from assets.sources.validation import StagedTable, TableContract
 from pipelines.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -128,72 +130,158 @@ def snapshot_of(landed: LandedFile) -> str:
     return landed.fetched_at[:10]
 
 
-def _offer_row(offer: dict, snapshot: str, synthetic: bool) -> dict:
-    place = offer.get("lieuTravail") or {}
-    commune = place.get("commune")
-    commune = str(commune).strip().upper() if commune else None
-    label = place.get("libelle")
-    departement, source = departement_from_commune(commune), "commune"
-    if departement is None and label and (m := _LABEL_DEPARTEMENT.match(str(label))):
-        departement, source = m[1], "work_place_label"
-    salary = offer.get("salaire") or {}
-    return {
-        "offer_id": offer.get("id"),
-        "rome_code": offer.get("romeCode"),
-        "commune_code": commune,
-        "departement_code": departement,
-        "departement_source": source if departement else None,
-        "work_place_label": label,
-        "contract_type": offer.get("typeContrat"),
-        "created_at": offer.get("dateCreation"),
-        "salary_text": salary.get("libelle") if isinstance(salary, dict) else None,
-        "snapshot_date": snapshot,
-        "synthetic": synthetic,
-    }
+# What the parser reads of each offer; everything else (contact, agence, entreprise...)
+# is never read.
+OFFER_TYPE = (
+    "STRUCT(id VARCHAR, romeCode VARCHAR, typeContrat VARCHAR, dateCreation VARCHAR, "
+    "lieuTravail STRUCT(libelle VARCHAR, commune VARCHAR), salaire STRUCT(libelle VARCHAR))[]"
+)
+MAX_PAGE_BYTES = 32 * 2**20
+DUCKDB_MEMORY = "1500MB"
 
 
-def parse(files: Iterable[LandedFile]) -> dict[str, ParsedTable]:
+def _sql_text(name: str) -> str:
+    return "'" + str(name).replace("'", "''") + "'"
+
+
+def parse(files: Iterable[LandedFile], *, stage_dir: Path | None = None) -> dict[str, StagedTable]:
     """The offers of the landed search pages; partition = the latest snapshot date.
 
     Rows keep their own `snapshot_date`, so a mirror holding several snapshots (the
     benchmark) lands as one partition with every snapshot in it; an offer seen twice in
     one snapshot (pages shift while the API is paged) is kept once.
+
+    National snapshots hold millions of offers: DuckDB reads the pages (gzipped or not)
+    and writes the raw table to a staged Parquet file under `stage_dir` (a temporary
+    directory by default), never building it in Python; the factory validates it with
+    SQL and publishes it by renaming (see `validation.StagedTable`).
     """
-    frames = []
-    used = []
-    for landed in files:
-        document = read_json(landed, slug=SLUG)
-        if not isinstance(document, dict) or not isinstance(document.get("resultats"), list):
-            keys = sorted(document)[:12] if isinstance(document, dict) else type(document).__name__
-            raise ParseError(
-                f"{SLUG}: {landed.file_name} is not a search answer (ResultatRecherche with a "
-                f"'resultats' list); found {keys}"
-            )
-        snapshot = snapshot_of(landed)
-        synthetic = is_synthetic_file(landed.file_name)
-        rows = []
-        for position, offer in enumerate(document["resultats"]):
-            if not isinstance(offer, dict) or not offer.get("id"):
-                raise ParseError(
-                    f"{SLUG}: {landed.file_name}: resultats[{position}] is not an offer with an id"
-                )
-            rows.append(_offer_row(offer, snapshot, synthetic))
-        frame = pd.DataFrame(rows, columns=list(OFFER_COLUMNS))
-        for column in OFFER_COLUMNS:
-            frame[column] = frame[column].astype(bool if column == "synthetic" else "string")
-        frames.append(add_provenance(frame, landed))
-        used.append(landed)
-    if not frames:
+    import duckdb
+
+    files = tuple(files)
+    if not files:
         raise ParseError(f"{SLUG}: no landed search page (expected *.json answers)")
-    frame = pd.concat(frames, ignore_index=True)
-    before = len(frame)
-    frame = frame.drop_duplicates(["offer_id", "snapshot_date"], keep="first")
-    frame = frame.reset_index(drop=True)
-    if len(frame) < before:
-        logger.info("%s: %d offer(s) seen twice in a snapshot kept once", SLUG, before - len(frame))
-    partition = str(frame["snapshot_date"].max())
-    logger.info("%s: parsed offers (%d rows, snapshot %s)", SLUG, len(frame), partition)
-    return {"offers": ParsedTable("offers", frame, tuple(used), partition=partition)}
+    pages = pd.DataFrame(
+        {
+            "path": [str(f.path) for f in files],
+            "file_order": range(len(files)),
+            "_source_file": [f.file_name for f in files],
+            "_source_url": [f.upstream_url or f.url for f in files],
+            "_fetched_at": [
+                pd.Timestamp(f.fetched_at).tz_convert("UTC").tz_localize(None) for f in files
+            ],
+            "_sha256": [f.sha256 for f in files],
+            "snapshot_date": [snapshot_of(f) for f in files],
+            "synthetic": [is_synthetic_file(f.file_name) for f in files],
+        }
+    )
+    stage_dir = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix=f"{SLUG}-"))
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    target = stage_dir / f"offers.{uuid.uuid4().hex}.parquet"
+    con = duckdb.connect()
+    try:
+        con.execute(f"set memory_limit = '{DUCKDB_MEMORY}'")
+        con.register("pages_df", pages)
+        con.execute("create temp table pages as select * from pages_df")
+        paths = ", ".join(_sql_text(p) for p in pages["path"])
+        try:
+            con.execute(
+                f"""
+                create temp view documents as
+                select filename as path, resultats
+                from read_json([{paths}], columns = {{resultats: '{OFFER_TYPE}'}},
+                    format = 'auto', records = true, filename = true,
+                    maximum_object_size = {MAX_PAGE_BYTES})
+                """
+            )
+            not_answer = con.execute(
+                "select p._source_file from pages p left join documents d using (path) "
+                "where d.resultats is null order by p.file_order limit 1"
+            ).fetchone()
+        except duckdb.Error as exc:
+            raise ParseError(
+                f"{SLUG}: the landed search pages are not readable JSON answers ({exc})"
+            ) from exc
+        if not_answer:
+            raise ParseError(
+                f"{SLUG}: {not_answer[0]} is not a search answer (ResultatRecherche with a "
+                f"'resultats' list)"
+            )
+        no_id = con.execute(
+            """
+            select p._source_file, o.pos - 1
+            from (select path, unnest(resultats) as r,
+                         unnest(generate_series(1, len(resultats))) as pos
+                  from documents) o join pages p using (path)
+            where o.r.id is null or trim(o.r.id) = ''
+            order by p.file_order, o.pos limit 1
+            """
+        ).fetchone()
+        if no_id:
+            raise ParseError(
+                f"{SLUG}: {no_id[0]}: resultats[{no_id[1]}] is not an offer with an id"
+            )
+        commune = "nullif(upper(trim(o.r.lieuTravail.commune)), '')"
+        valid = f"regexp_full_match({commune}, '(?:[0-9]{{2}}|2[AB])[0-9]{{3}}')"
+        from_commune = (
+            f"case when {valid} then (case when left({commune}, 2) in ('97', '98') "
+            f"then left({commune}, 3) else left({commune}, 2) end) end"
+        )
+        from_label = (
+            "nullif(regexp_extract(o.r.lieuTravail.libelle, "
+            "'^\\s*(\\d{2,3}|2[AB])\\s+-\\s', 1), '')"
+        )
+        con.execute(
+            f"""
+            copy (
+                select
+                    o.r.id as offer_id,
+                    o.r.romeCode as rome_code,
+                    {commune} as commune_code,
+                    coalesce({from_commune}, {from_label}) as departement_code,
+                    case when {from_commune} is not null then 'commune'
+                         when {from_label} is not null then 'work_place_label' end
+                        as departement_source,
+                    o.r.lieuTravail.libelle as work_place_label,
+                    o.r.typeContrat as contract_type,
+                    o.r.dateCreation as created_at,
+                    o.r.salaire.libelle as salary_text,
+                    p.snapshot_date,
+                    p.synthetic,
+                    p._source_file,
+                    p._source_url,
+                    p._fetched_at,
+                    p._sha256,
+                    cast(o.pos as bigint) as _row_number
+                from (select path, unnest(resultats) as r,
+                             unnest(generate_series(1, len(resultats))) as pos
+                      from documents) o
+                join pages p using (path)
+                qualify row_number() over (
+                    partition by o.r.id, p.snapshot_date order by p.file_order, o.pos
+                ) = 1
+                order by p.file_order, o.pos
+            ) to {_sql_text(target)} (format parquet)
+            """
+        )
+        rows, partition, total = con.execute(
+            f"""
+            select (select count(*) from read_parquet({_sql_text(target)})),
+                   (select max(snapshot_date) from read_parquet({_sql_text(target)})),
+                   (select sum(len(resultats)) from documents)
+            """
+        ).fetchone()
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    if total and rows < total:
+        logger.info("%s: %d offer(s) seen twice in a snapshot kept once", SLUG, total - rows)
+    logger.info("%s: parsed offers (%d rows, snapshot %s)", SLUG, rows, partition)
+    return {
+        "offers": StagedTable("offers", target, files, partition=partition, rows=int(rows or 0))
+    }
 
 
 # ----------------------------------------------------------------------------- fetching

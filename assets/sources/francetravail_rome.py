@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 
 from assets.sources.landing import LandedFile, iter_members
 from assets.sources.raw import ParsedTable, ParseError, add_provenance, decode_text, read_csv_text
@@ -56,6 +57,11 @@ SPEC = SourceSpec(
     ),
     mirror_patterns=tuple(f"unix_{t}_v*.csv" for t in TABLES),
     extra_hosts=("api.francetravail.fr", "static.data.gouv.fr"),
+    # A new ROME version comes out about twice a year, on no fixed date: look weekly
+    # (Mondays 06:00, Paris); stale after two missed looks.
+    schedule="0 6 * * 1",
+    max_age=timedelta(days=15),
+    vintage_pattern=r"_v(\d+)_utf8",
 )
 
 ROME_CODE = r"^[A-N][0-9]{4}$"

@@ -84,6 +84,12 @@ class Scale:
     snapshots: tuple[date, ...]
     offers_per_snapshot: int
     page_size: int
+    # ROME codes per "Marché du travail" file (None: one file per indicator x territory
+    # type x year). Bounds what one JSON document holds at benchmark scales, as live mode
+    # does with one answer per request.
+    rome_chunk: int | None = None
+    # gzip level: 9 keeps the committed mirror small; 1 keeps benchmark generation fast.
+    compresslevel: int = 9
 
 
 def _quarters(first_year: int, first_q: int, count: int) -> tuple[str, ...]:
@@ -106,6 +112,19 @@ SCALES = {
         offers_per_snapshot=6000,
         page_size=150,
     ),
+    # About a tenth of national: every ROME code and territory, 5 quarters, 4 snapshots.
+    "medium": Scale(
+        name="medium",
+        rome_sample=None,
+        quarters=_quarters(2024, 2, 5),
+        tension_years=(2024, 2025),
+        salary_years=(2024,),
+        snapshots=tuple(date(2025, 1 + 3 * i, 15) for i in range(4)),
+        offers_per_snapshot=275_000,
+        page_size=1500,
+        rome_chunk=100,
+        compresslevel=1,
+    ),
     "national": Scale(
         name="national",
         rome_sample=None,
@@ -115,6 +134,8 @@ SCALES = {
         snapshots=tuple(date(2016 + i // 4, 1 + 3 * (i % 4), 15) for i in range(40)),
         offers_per_snapshot=275_000,
         page_size=1500,
+        rome_chunk=100,
+        compresslevel=1,
     ),
 }
 
@@ -155,10 +176,10 @@ def load_referentials(rome_csv: Path = ROME_CSV, geo_dir: Path = GEO_DIR) -> Ref
 # ------------------------------------------------------------------------------ output
 
 
-def _gzip_writer(path: Path) -> io.TextIOWrapper:
+def _gzip_writer(path: Path, compresslevel: int = 9) -> io.TextIOWrapper:
     """A text stream to a reproducible gzip file (no name nor timestamp in the header)."""
     raw = path.open("wb")
-    gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9)
+    gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel)
     wrapper = io.TextIOWrapper(gz, encoding="utf-8", newline="\n")
     wrapper._raw_file = raw  # type: ignore[attr-defined]  # closed with the wrapper below
     return wrapper
@@ -355,14 +376,18 @@ def _breakdown(kind: str, total: int, shares: np.ndarray) -> list[dict]:
 
 
 def _write_indicator_file(
-    path: Path, code: str, entries: Iterator[dict], territory_label: str | None
+    path: Path,
+    code: str,
+    entries: Iterator[dict],
+    territory_label: str | None,
+    compresslevel: int = 9,
 ) -> int:
     endpoint, family, label, _ = INDICATORS[code]
     head = {"datMaj": UPDATED_AT, "codeIndicateur": code, "codeFamille": family}
     head["libIndicateur"] = label
     if territory_label:
         head["libTerritoire"] = territory_label
-    out = _gzip_writer(path)
+    out = _gzip_writer(path, compresslevel)
     count = 0
     try:
         out.write(_dumps(head)[:-1] + ',"listeValeursParPeriode":[')
@@ -396,6 +421,25 @@ def generate_marche_travail(
 
     rng = np.random.default_rng(seed + 1)
     written: list[Path] = []
+
+    def write(stem: str, code: str, entries, ttype: str) -> list[Path]:
+        """One file, or one per `rome_chunk` ROME codes (`<stem>__r<k>.json.gz`)."""
+        label = "FRANCE" if ttype == "NAT" else None
+        if not scale.rome_chunk:
+            chunks = [("", range(n_rome))]
+        else:
+            starts = range(0, n_rome, scale.rome_chunk)
+            chunks = [
+                (f"__r{k:02d}", range(s, min(s + scale.rome_chunk, n_rome)))
+                for k, s in enumerate(starts)
+            ]
+        paths = []
+        for suffix, rows in chunks:
+            path = out_dir / f"{stem}{suffix}.json.gz"
+            _write_indicator_file(path, code, entries(rows), label, scale.compresslevel)
+            paths.append(path)
+        return paths
+
     # Quarterly indicators: cell values per quarter, then régions/France as sums.
     quarterly: dict[str, dict[str, np.ndarray]] = {"DE_1": {}, "OFF_1": {}, "EMB_1": {}}
     for qi, quarter in enumerate(scale.quarters):
@@ -428,7 +472,7 @@ def generate_marche_travail(
             for year in years:
                 quarters = [q for q in scale.quarters if int(q[:4]) == year]
 
-                def entries(code=code, ttype=ttype, quarters=quarters, kind=kind):
+                def entries(rows, code=code, ttype=ttype, quarters=quarters, kind=kind):
                     for quarter in quarters:
                         dep_values = quarterly[code][quarter]
                         reg_values, nat_values = terr.aggregate(dep_values)
@@ -436,7 +480,8 @@ def generate_marche_travail(
                         values = table[ttype]
                         period = ("TRIMESTRE", quarter, _quarter_label(quarter))
                         for t_i, territory in enumerate(terr.items(ttype)):
-                            for r_i, rome in enumerate(picked):
+                            for r_i in rows:
+                                rome = picked[r_i]
                                 count = int(values[r_i, t_i])
                                 secret = ttype == "DEP" and count < SECRET_BELOW
                                 chars = None
@@ -463,9 +508,8 @@ def generate_marche_travail(
                                     chars,
                                 )
 
-                path = out_dir / f"{SYNTHETIC_PREFIX}{endpoint}__{ttype}__{year}.json.gz"
-                _write_indicator_file(path, code, entries(), "FRANCE" if ttype == "NAT" else None)
-                written.append(path)
+                stem = f"{SYNTHETIC_PREFIX}{endpoint}__{ttype}__{year}"
+                written += write(stem, code, entries, ttype)
 
     # Tension (PERSP_2, yearly): share of recruitment projects judged difficult.
     rng_t = np.random.default_rng(seed + 2)
@@ -481,10 +525,11 @@ def generate_marche_travail(
             tp = {"DEP": projects, "REG": reg_projects, "NAT": nat_projects[:, None]}[ttype]
             th = {"DEP": hard, "REG": reg_hard, "NAT": nat_hard[:, None]}[ttype]
 
-            def entries(ttype=ttype, tp=tp, th=th, year=year):
+            def entries(rows, ttype=ttype, tp=tp, th=th, year=year):
                 period = ("ANNEE", str(year), f"Année {year}")
                 for t_i, territory in enumerate(terr.items(ttype)):
-                    for r_i, rome in enumerate(picked):
+                    for r_i in rows:
+                        rome = picked[r_i]
                         n = int(tp[r_i, t_i])
                         values = {
                             "valeurPrincipaleNom": "Part des projets de recrutement difficiles"
@@ -503,11 +548,8 @@ def generate_marche_travail(
                             None,
                         )
 
-            path = (
-                out_dir / f"{SYNTHETIC_PREFIX}stat-perspective-employeur__{ttype}__{year}.json.gz"
-            )
-            _write_indicator_file(path, "PERSP_2", entries(), "FRANCE" if ttype == "NAT" else None)
-            written.append(path)
+            stem = f"{SYNTHETIC_PREFIX}stat-perspective-employeur__{ttype}__{year}"
+            written += write(stem, "PERSP_2", entries, ttype)
 
     # Salaries (SAL_3, yearly): quartiles of monthly gross pay of employees in post.
     rng_s = np.random.default_rng(seed + 3)
@@ -537,6 +579,7 @@ def generate_marche_travail(
             secret = rng_s.random((n_rome, len(items))) < (0.15 if ttype == "DEP" else 0.0)
 
             def entries(
+                rows,
                 ttype=ttype,
                 items=items,
                 factors=factors,
@@ -547,7 +590,8 @@ def generate_marche_travail(
             ):
                 period = ("ANNEE", str(year), f"Année {year}")
                 for t_i, territory in enumerate(items):
-                    for r_i, rome in enumerate(picked):
+                    for r_i in rows:
+                        rome = picked[r_i]
                         median = (
                             model.median_salary[idx[r_i]] * factors[t_i] * noise[r_i, t_i] * growth
                         )
@@ -566,9 +610,8 @@ def generate_marche_travail(
                                 None,
                             )
 
-            path = out_dir / f"{SYNTHETIC_PREFIX}salaire-rome-fap__{ttype}__{year}.json.gz"
-            _write_indicator_file(path, "SAL_3", entries(), "FRANCE" if ttype == "NAT" else None)
-            written.append(path)
+            stem = f"{SYNTHETIC_PREFIX}salaire-rome-fap__{ttype}__{year}"
+            written += write(stem, "SAL_3", entries, ttype)
 
     # ROME -> FAP correspondence (ListeRomeFap). The FAP codes are invented (letter of the
     # ROME grand domaine, FAP-like shape); the real bridge comes from the DARES tables.
@@ -581,7 +624,7 @@ def generate_marche_travail(
             pairs.append({"datMaj": UPDATED_AT, "codeRome": rome, "codeFap": fap})
     unique = {(p["codeRome"], p["codeFap"]): p for p in pairs}
     path = out_dir / f"{SYNTHETIC_PREFIX}rechercherActivitesRomeFap.json.gz"
-    out = _gzip_writer(path)
+    out = _gzip_writer(path, scale.compresslevel)
     try:
         out.write(_dumps({"romeFapList": list(unique.values())}))
     finally:
@@ -684,7 +727,7 @@ def generate_offres(out_dir: Path, ref: Referentials, scale: Scale, seed: int = 
             path = (
                 out_dir / f"{SYNTHETIC_PREFIX}offres__{snapshot.isoformat()}__p{page:05d}.json.gz"
             )
-            out = _gzip_writer(path)
+            out = _gzip_writer(path, scale.compresslevel)
             try:
                 out.write(_dumps(body))
             finally:

@@ -19,3 +19,11 @@ def type_string() -> str:
 
 def type_boolean() -> str:
     return "boolean"
+
+
+def dateadd(datepart: str, interval: object, from_date_or_timestamp: str) -> str:
+    return f"date_add({from_date_or_timestamp}, interval ({interval}) {datepart})"
+
+
+def concat(fields: list[str]) -> str:
+    return f"concat({', '.join(fields)})"

@@ -10,5 +10,6 @@ select
     is_executive,
     is_regulated,
     job_titles_count,
-    rome_version
+    rome_version,
+    false as synthetic
 from {{ ref('dim_job_group') }}

@@ -1,0 +1,219 @@
+-- BMO recruitment projects per ROME 4.0 fiche x département x survey year, summed over
+-- the bassins d'emploi and allocated from métiers BMO with the weights of
+-- int_job_classification__bmo_to_rome (a métier's cell counts for weight x its value in
+-- each fiche it leads to). Masked cells are never counted as 0:
+-- * recruitment_projects is NULL as soon as one contributing cell is masked; the sum of
+--   the published cells is kept apart (a lower bound) with the number of masked cells;
+-- * a share is computed over the cells where both its numerator and the total are
+--   published, and shrunk (beta-binomial toward the région then France).
+with
+
+departements as (
+    select
+        departement_code,
+        region_code
+    from {{ ref('dim_departement') }}
+),
+
+bmo as (
+    select projects.*
+    from {{ ref('stg_francetravail_bmo__projects') }} as projects
+    inner join departements
+        on projects.departement_code = departements.departement_code
+),
+
+allocated as (
+    select
+        bridge.job_group_code,
+        bmo.departement_code,
+        departements.region_code,
+        bmo.survey_year,
+        bridge.allocation_weight,
+        bmo.recruitment_projects_count,
+        bmo.recruitment_projects_masked,
+        case
+            when
+                bmo.recruitment_projects_count is not null
+                and bmo.difficult_projects_count is not null
+                then bridge.allocation_weight * bmo.difficult_projects_count
+        end as difficult_events,
+        case
+            when
+                bmo.recruitment_projects_count is not null
+                and bmo.difficult_projects_count is not null
+                then bridge.allocation_weight * bmo.recruitment_projects_count
+        end as difficult_trials,
+        case
+            when
+                bmo.recruitment_projects_count is not null
+                and bmo.seasonal_projects_count is not null
+                then bridge.allocation_weight * bmo.seasonal_projects_count
+        end as seasonal_events,
+        case
+            when
+                bmo.recruitment_projects_count is not null
+                and bmo.seasonal_projects_count is not null
+                then bridge.allocation_weight * bmo.recruitment_projects_count
+        end as seasonal_trials
+    from bmo
+    inner join {{ ref('int_job_classification__bmo_to_rome') }} as bridge
+        on bmo.bmo_job_code = bridge.bmo_job_code
+    inner join departements
+        on bmo.departement_code = departements.departement_code
+),
+
+cells as (
+    select
+        job_group_code,
+        departement_code,
+        region_code,
+        survey_year,
+        count(*) as contributing_cells_count,
+        sum(case when recruitment_projects_masked then 1 else 0 end) as masked_cells_count,
+        sum(allocation_weight * recruitment_projects_count) as published_projects,
+        sum(difficult_events) as difficult_events,
+        sum(difficult_trials) as difficult_trials,
+        sum(seasonal_events) as seasonal_events,
+        sum(seasonal_trials) as seasonal_trials
+    from allocated
+    group by job_group_code, departement_code, region_code, survey_year
+),
+
+regions as (
+    select
+        job_group_code,
+        region_code,
+        survey_year,
+        sum(difficult_events) as difficult_events,
+        sum(difficult_trials) as difficult_trials,
+        sum(seasonal_events) as seasonal_events,
+        sum(seasonal_trials) as seasonal_trials
+    from cells
+    group by job_group_code, region_code, survey_year
+),
+
+nation as (
+    select
+        job_group_code,
+        survey_year,
+        sum(published_projects) as published_projects,
+        sum(masked_cells_count) as masked_cells_count,
+        sum(difficult_events) as difficult_events,
+        sum(difficult_trials) as difficult_trials,
+        sum(seasonal_events) as seasonal_events,
+        sum(seasonal_trials) as seasonal_trials
+    from cells
+    group by job_group_code, survey_year
+),
+
+joined as (
+    select
+        cells.*,
+        {{ dbt.concat([
+            'cells.job_group_code', "':'", 'cells.departement_code', "':'",
+            dbt.cast('cells.survey_year', dbt.type_string())
+        ]) }} as cell_id,
+        regions.difficult_events as region_difficult_events,
+        regions.difficult_trials as region_difficult_trials,
+        regions.seasonal_events as region_seasonal_events,
+        regions.seasonal_trials as region_seasonal_trials,
+        nation.difficult_events as national_difficult_events,
+        nation.difficult_trials as national_difficult_trials,
+        nation.seasonal_events as national_seasonal_events,
+        nation.seasonal_trials as national_seasonal_trials,
+        nation.published_projects as national_published_projects,
+        nation.masked_cells_count as national_masked_cells_count
+    from cells
+    inner join regions
+        on
+            cells.job_group_code = regions.job_group_code
+            and cells.region_code = regions.region_code
+            and cells.survey_year = regions.survey_year
+    inner join nation
+        on
+            cells.job_group_code = nation.job_group_code
+            and cells.survey_year = nation.survey_year
+),
+
+difficult_input as (
+    select
+        cell_id,
+        {{ dbt.concat(['job_group_code', "':'", dbt.cast('survey_year', dbt.type_string())]) }}
+            as group_id,
+        difficult_events as events,
+        difficult_trials as exposure,
+        region_difficult_events as region_events,
+        region_difficult_trials as region_exposure,
+        national_difficult_events as national_events,
+        national_difficult_trials as national_exposure
+    from joined
+),
+
+seasonal_input as (
+    select
+        cell_id,
+        {{ dbt.concat(['job_group_code', "':'", dbt.cast('survey_year', dbt.type_string())]) }}
+            as group_id,
+        seasonal_events as events,
+        seasonal_trials as exposure,
+        region_seasonal_events as region_events,
+        region_seasonal_trials as region_exposure,
+        national_seasonal_events as national_events,
+        national_seasonal_trials as national_exposure
+    from joined
+),
+
+difficult as (
+    {{ beta_binomial_estimates('difficult_input') }}
+),
+
+seasonal as (
+    {{ beta_binomial_estimates('seasonal_input') }}
+)
+
+select
+    joined.job_group_code,
+    joined.departement_code,
+    joined.region_code,
+    {{ dbt.cast('joined.survey_year', dbt.type_int()) }} as survey_year,
+    case when joined.masked_cells_count = 0 then joined.published_projects end
+        as recruitment_projects,
+    joined.published_projects as published_recruitment_projects,
+    {{ dbt.cast('joined.contributing_cells_count', dbt.type_int()) }} as contributing_cells_count,
+    {{ dbt.cast('joined.masked_cells_count', dbt.type_int()) }} as masked_cells_count,
+    100 * difficult.raw_rate as difficult_pct,
+    100 * difficult.shrunk_rate as difficult_pct_shrunk,
+    100 * difficult.low_80 as difficult_interval_80_low_pct,
+    100 * difficult.high_80 as difficult_interval_80_high_pct,
+    difficult.effective_sample_size as difficult_effective_sample_size,
+    difficult.confidence_level as difficult_confidence_level,
+    100 * seasonal.raw_rate as seasonal_pct,
+    100 * seasonal.shrunk_rate as seasonal_pct_shrunk,
+    100 * seasonal.low_80 as seasonal_interval_80_low_pct,
+    100 * seasonal.high_80 as seasonal_interval_80_high_pct,
+    seasonal.effective_sample_size as seasonal_effective_sample_size,
+    seasonal.confidence_level as seasonal_confidence_level,
+    {{ cap_at_100(
+        "100 * joined.region_difficult_events / nullif(joined.region_difficult_trials, 0)"
+    ) }}
+        as region_difficult_pct,
+    least(
+        100.0, 100 * joined.national_difficult_events / nullif(joined.national_difficult_trials, 0)
+    )
+        as national_difficult_pct,
+    {{ cap_at_100(
+        "100 * joined.region_seasonal_events / nullif(joined.region_seasonal_trials, 0)"
+    ) }}
+        as region_seasonal_pct,
+    {{ cap_at_100(
+        "100 * joined.national_seasonal_events / nullif(joined.national_seasonal_trials, 0)"
+    ) }}
+        as national_seasonal_pct,
+    case when joined.national_masked_cells_count = 0 then joined.national_published_projects end
+        as national_recruitment_projects,
+    joined.national_published_projects as national_published_recruitment_projects
+from joined
+left join difficult
+    on joined.cell_id = difficult.cell_id
+left join seasonal
+    on joined.cell_id = seasonal.cell_id

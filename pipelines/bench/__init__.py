@@ -1,0 +1,1 @@
+"""Benchmark harness: generated national-scale inputs, read floor, tremplin, pandas."""

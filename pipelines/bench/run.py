@@ -1,0 +1,472 @@
+"""`make bench`: the read floor, tremplin end to end and a pandas baseline on one mirror.
+
+All three read the same generated inputs, in one invocation, so the ratios compare like
+with like on this machine:
+
+1. read floor: DuckDB reads every raw input once (CSV and gzipped JSON natively, every
+   nested value hashed so nothing is skipped), python-calamine reads each workbook once
+   (DuckDB's excel extension downloads at first use and is unavailable offline);
+2. `tremplin run` as a subprocess (temporary warehouse and DAGSTER_HOME), then the same
+   command again on unchanged inputs (the no-op re-run). Per-step durations come from the
+   run's Dagster event log; memory is the resident size of the whole process tree
+   (tremplin + dbt), sampled from /proc every 0.2 s, so every stage gets its own peak;
+3. the pandas baseline (`pipelines.bench.pandas_baseline`) as a subprocess, measured the
+   same way.
+
+Figures go to `bench/results/<scale>-<git sha>-<UTC timestamp>.json` and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.bench.generate import COMPLETE_MARKER, DEFAULT_OUT, SCALES, generate_mirror
+from pipelines.settings import PROJECT_ROOT
+
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+SAMPLE_EVERY_S = 0.2
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# Targets of issue 6, checked on the national scale (reported at every scale).
+TARGETS = {
+    "e2e_vs_floor": "end to end <= 3 x read floor + 30 s",
+    "pandas_vs_e2e": ">= 10 x faster than pandas",
+    "peak_rss": "peak RSS <= 4 GB",
+    "noop": "no-op re-run <= 15 s",
+}
+
+
+# ------------------------------------------------------------------ process measurement
+
+
+def _children(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            text = Path(f"/proc/{current}/task/{current}/children").read_text()
+        except OSError:
+            continue
+        kids = [int(k) for k in text.split()]
+        found += kids
+        todo += kids
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of `pid` and all its descendants, now."""
+    total = 0
+    for p in (pid, *_children(pid)):
+        try:
+            fields = Path(f"/proc/{p}/statm").read_text().split()
+        except OSError:
+            continue
+        total += int(fields[1]) * PAGE_SIZE
+    return total
+
+
+@dataclass
+class Measured:
+    """A finished subprocess: wall time, exit code, RSS samples (epoch s, bytes)."""
+
+    seconds: float
+    returncode: int
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def peak_rss(self) -> int:
+        return max((r for _, r in self.samples), default=0)
+
+    def peak_between(self, start: float, end: float) -> int:
+        inside = [r for t, r in self.samples if start <= t <= end]
+        return max(inside, default=0)
+
+
+def measure(command: Sequence[str], env: dict, log_path: Path) -> Measured:
+    """Run `command`, sampling its process tree's RSS; output goes to `log_path`."""
+    samples: list[tuple[float, int]] = []
+    started = time.monotonic()
+    with log_path.open("w", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            list(command), env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                samples.append((time.time(), tree_rss(process.pid)))
+                done.wait(SAMPLE_EVERY_S)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        returncode = process.wait()
+        done.set()
+        sampler.join()
+    return Measured(time.monotonic() - started, returncode, samples, log_path.read_text())
+
+
+# ---------------------------------------------------------------------------- read floor
+
+
+def read_floor(mirror: Path) -> dict:
+    """DuckDB (text, JSON) or calamine (workbooks) reading every input file once."""
+    import duckdb
+    from python_calamine import CalamineWorkbook
+
+    files = sorted(
+        p
+        for p in mirror.rglob("*")
+        if p.is_file() and not p.name.endswith(".md") and not p.name.startswith(".")
+    )
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for path in files:
+        kind = _kind(path)
+        groups.setdefault((path.parent.name, kind), []).append(path)
+    con = duckdb.connect()
+    con.execute("set preserve_insertion_order = false")
+    per_source: dict[str, float] = {}
+    total_bytes = 0
+    started = time.monotonic()
+    for (slug, kind), paths in sorted(groups.items()):
+        t0 = time.monotonic()
+        total_bytes += sum(p.stat().st_size for p in paths)
+        if kind == "workbook":
+            for path in paths:
+                book = CalamineWorkbook.from_path(str(path))
+                for name in book.sheet_names:
+                    book.get_sheet_by_name(name).to_python()
+        elif kind == "csv":
+            for path in paths:
+                con.execute(
+                    "select count(*), sum(hash(columns(*))) from read_csv(?, all_varchar = true,"
+                    " strict_mode = false, ignore_errors = true)",
+                    [str(path)],
+                ).fetchall()
+        elif kind == "json":
+            # Every file is one JSON document; hashing the whole record converts every
+            # nested value, so the floor includes parsing all of it.
+            con.execute(
+                "select count(*), sum(hash(j)) from read_json(?, format = 'auto', "
+                "records = false, maximum_object_size = 1073741824) as t(j)",
+                [[str(p) for p in paths]],
+            ).fetchall()
+        per_source[slug] = per_source.get(slug, 0.0) + time.monotonic() - t0
+    con.close()
+    return {
+        "seconds": time.monotonic() - started,
+        "files": len(files),
+        "bytes": total_bytes,
+        "per_source_s": {k: round(v, 2) for k, v in sorted(per_source.items())},
+    }
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".xlsx", ".xls")):
+        return "workbook"
+    if name.endswith((".json", ".json.gz")):
+        return "json"
+    return "csv"
+
+
+# ---------------------------------------------------------------------------- tremplin
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _env(mirror: Path, warehouse: Path, dagster_home: Path) -> dict:
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {**os.environ}
+    env.update(
+        TREMPLIN_MIRROR=str(mirror),
+        TREMPLIN_WAREHOUSE_DIR=str(warehouse),
+        DAGSTER_HOME=str(dagster_home),
+        TREMPLIN_AUTOMATION="",
+        DAGSTER_DISABLE_TELEMETRY="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    env.pop("TREMPLIN_DUCKDB_PATH", None)
+    env.pop("TREMPLIN_MODE", None)
+    return env
+
+
+def step_timings(dagster_home: Path) -> list[dict]:
+    """(step, start, end) of the newest run, from the instance's event log."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            return []
+        records = instance.all_logs(
+            runs[0].run_id,
+            of_type={
+                dg.DagsterEventType.STEP_START,
+                dg.DagsterEventType.STEP_SUCCESS,
+                dg.DagsterEventType.STEP_FAILURE,
+            },
+        )
+    finally:
+        instance.dispose()
+    steps: dict[str, dict] = {}
+    for record in records:
+        key = record.step_key
+        item = steps.setdefault(key, {"step": key, "start": record.timestamp})
+        if record.dagster_event.event_type != dg.DagsterEventType.STEP_START:
+            item["end"] = record.timestamp
+    return sorted((s for s in steps.values() if "end" in s), key=lambda s: (s["start"], s["step"]))
+
+
+def stage_of(step: str) -> str:
+    if step.endswith("__landing"):
+        return "fetch"
+    if step.endswith("__raw"):
+        return "parse+validate"
+    if step.startswith("exports"):
+        return "export"
+    if "dbt" in step:
+        return "dbt build"
+    return "other"
+
+
+def run_tremplin(mirror: Path, work: Path, label: str) -> dict:
+    env = _env(mirror, work / "warehouse", work / "dagster_home")
+    measured = measure([_bin("tremplin"), "run"], env, work / f"{label}.log")
+    failure = None
+    if measured.returncode != 0:
+        # Keep what was measured (the stages before the failure) and say why it stopped.
+        failure = [line for line in measured.output.splitlines() if line.startswith("- ")][-3:]
+        print(f"bench: `tremplin run` ({label}) FAILED: {failure}", flush=True)
+    steps = step_timings(work / "dagster_home")
+    stages: dict[str, dict] = {}
+    for step in steps:
+        step["seconds"] = round(step["end"] - step["start"], 2)
+        step["peak_rss_mb"] = round(
+            measured.peak_between(step["start"], step["end"] + SAMPLE_EVERY_S) / 2**20
+        )
+        stage = stages.setdefault(
+            stage_of(step["step"]), {"seconds": 0.0, "peak_rss_mb": 0, "steps": 0}
+        )
+        stage["seconds"] = round(stage["seconds"] + step["seconds"], 2)
+        stage["peak_rss_mb"] = max(stage["peak_rss_mb"], step["peak_rss_mb"])
+        stage["steps"] += 1
+    covered = sum(s["seconds"] for s in steps)
+    return {
+        "ok": failure is None,
+        "error": failure,
+        "seconds": round(measured.seconds, 2),
+        "peak_rss_mb": round(measured.peak_rss / 2**20),
+        "orchestration_s": round(measured.seconds - covered, 2),
+        "stages": stages,
+        "steps": [
+            {k: s[k] for k in ("step", "seconds", "peak_rss_mb")}
+            for s in sorted(steps, key=lambda s: -s["seconds"])
+        ],
+    }
+
+
+def run_pandas(mirror: Path, work: Path) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.bench.pandas_baseline",
+        "--mirror",
+        str(mirror),
+        "--out",
+        str(work / "pandas"),
+    ]
+    measured = measure(command, {**os.environ}, work / "pandas.log")
+    result = {
+        "seconds": round(measured.seconds, 2),
+        "peak_rss_mb": round(measured.peak_rss / 2**20),
+        "ok": measured.returncode == 0,
+    }
+    summary = work / "pandas" / "summary.json"
+    if summary.exists():
+        result.update(json.loads(summary.read_text()))
+    else:
+        result["error"] = "\n".join(measured.output.splitlines()[-5:])
+    return result
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def ratios(results: dict) -> dict:
+    floor = results["read_floor"]["seconds"]
+    e2e = results["tremplin"]["seconds"]
+    pandas = results.get("pandas", {}).get("seconds")
+    return {
+        "tremplin_vs_read_floor": round(e2e / floor, 2) if floor else None,
+        "tremplin_minus_3x_floor_s": round(e2e - 3 * floor, 2),
+        "pandas_vs_tremplin": round(pandas / e2e, 2) if pandas and e2e else None,
+    }
+
+
+def targets(results: dict) -> dict:
+    floor = results["read_floor"]["seconds"]
+    e2e = results["tremplin"]["seconds"]
+    pandas = results.get("pandas", {})
+    ok = results["tremplin"].get("ok", True)
+    return {
+        TARGETS["e2e_vs_floor"]: ok and e2e <= 3 * floor + 30,
+        TARGETS["pandas_vs_e2e"]: bool(pandas.get("ok")) and pandas["seconds"] >= 10 * e2e,
+        TARGETS["peak_rss"]: results["tremplin"]["peak_rss_mb"] <= 4096,
+        TARGETS["noop"]: results["tremplin_noop"]["seconds"] <= 15,
+    }
+
+
+def format_table(results: dict) -> str:
+    """The human summary: one line per measured thing, then ratios and targets."""
+    lines = [
+        f"tremplin benchmark — scale {results['scale']}, commit {results['git_sha']}, "
+        f"{results['timestamp']}",
+        f"inputs: {results['inputs']['files']} files, {results['inputs']['bytes'] / 2**20:.0f} MiB",
+        "",
+        f"{'measure':<34}{'wall s':>10}{'peak RSS MB':>14}",
+    ]
+
+    def row(name: str, seconds, rss=None) -> None:
+        rss_text = f"{rss:>14}" if rss is not None else f"{'':>14}"
+        lines.append(f"{name:<34}{seconds:>10.1f}{rss_text}")
+
+    row("read floor (DuckDB + calamine)", results["read_floor"]["seconds"])
+    t = results["tremplin"]
+    failed = "" if t.get("ok", True) else " FAILED"
+    row(f"tremplin run (end to end){failed}", t["seconds"], t["peak_rss_mb"])
+    for name, stage in sorted(t["stages"].items(), key=lambda kv: -kv[1]["seconds"]):
+        row(f"  {name} ({stage['steps']} steps)", stage["seconds"], stage["peak_rss_mb"])
+    row("  orchestration (startup, other)", t["orchestration_s"])
+    noop = results["tremplin_noop"]
+    failed = "" if noop.get("ok", True) else " FAILED"
+    row(f"tremplin run again (no-op){failed}", noop["seconds"], noop["peak_rss_mb"])
+    if "pandas" in results:
+        p = results["pandas"]
+        row(
+            "pandas baseline" + ("" if p.get("ok") else " (FAILED)"), p["seconds"], p["peak_rss_mb"]
+        )
+    lines.append("")
+    for name, value in results["ratios"].items():
+        lines.append(f"{name:<34}{'n/a' if value is None else value:>10}")
+    lines.append("")
+    for name, ok in results["targets"].items():
+        lines.append(f"[{'x' if ok else ' '}] {name}")
+    return "\n".join(lines)
+
+
+def write_results(results: dict, results_dir: Path = RESULTS_DIR) -> Path:
+    """`<scale>-<sha>-<timestamp>.json`, one file per benchmark, never overwritten."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = results["timestamp"].replace(":", "").replace("-", "")
+    path = results_dir / f"{results['scale']}-{results['git_sha']}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def git_sha() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}{'-dirty' if dirty else ''}"
+
+
+def machine() -> dict:
+    memory = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory = int(line.split()[1]) // 1024
+    return {"cpus": os.cpu_count(), "memory_mb": memory, "python": sys.version.split()[0]}
+
+
+def benchmark(
+    scale: str, *, out_root: Path = DEFAULT_OUT, regenerate: bool = False, pandas: bool = True
+) -> dict:
+    mirror = out_root / scale
+    if regenerate or not (mirror / COMPLETE_MARKER).exists():
+        generate_mirror(mirror, scale)
+    results: dict = {
+        "scale": scale,
+        "git_sha": git_sha(),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "mirror": str(mirror),
+    }
+    print(f"bench {scale}: read floor ...", flush=True)
+    results["read_floor"] = read_floor(mirror)
+    results["inputs"] = {
+        "files": results["read_floor"]["files"],
+        "bytes": results["read_floor"]["bytes"],
+    }
+    with tempfile.TemporaryDirectory(prefix=f"tremplin-bench-{scale}-") as tmp:
+        work = Path(tmp)
+        print(f"bench {scale}: tremplin run ...", flush=True)
+        results["tremplin"] = run_tremplin(mirror, work, "run")
+        print(f"bench {scale}: tremplin run again (no-op) ...", flush=True)
+        results["tremplin_noop"] = run_tremplin(mirror, work, "noop")
+        results["tremplin"]["raw_rows"] = _raw_rows(work / "warehouse" / "raw")
+        if pandas:
+            print(f"bench {scale}: pandas baseline ...", flush=True)
+            results["pandas"] = run_pandas(mirror, work)
+    results["ratios"] = ratios(results)
+    results["targets"] = targets(results)
+    return results
+
+
+def _raw_rows(raw_dir: Path) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    counts = {}
+    for path in sorted(raw_dir.rglob("*.parquet")):
+        if "_rejected" in path.parts or "_staging" in path.parts:
+            continue
+        key = str(path.relative_to(raw_dir))
+        counts[key] = con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()[0]
+    con.close()
+    return counts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description=__doc__)
+    parser.add_argument("--scale", choices=SCALES, default="medium")
+    parser.add_argument("--regenerate", action="store_true", help="rewrite the inputs first")
+    parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    results = benchmark(args.scale, regenerate=args.regenerate, pandas=not args.no_pandas)
+    path = write_results(results, args.results_dir)
+    print()
+    print(format_table(results))
+    print(f"\nfigures written to {path}")
+    return 0

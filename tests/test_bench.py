@@ -1,0 +1,152 @@
+"""Benchmark harness: the generator is deterministic and its files are what the source
+modules read; the results table and JSON hold every figure. (The benchmark itself is run
+by `make bench`, never by the test suite.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from assets.sources import francetravail_bmo as bmo
+from assets.sources import francetravail_marche_travail as mt
+from assets.sources import francetravail_offres as fo
+from assets.sources import synthetic_francetravail as synth
+from assets.sources.landing import land_file
+from pipelines.bench import generate as gen
+from pipelines.bench import run
+from pipelines.sources import source_modules
+
+TINY = dataclasses.replace(
+    synth.SCALES["medium"],
+    name="medium",
+    rome_sample=6,
+    quarters=synth._quarters(2024, 4, 2),
+    tension_years=(2025,),
+    salary_years=(2025,),
+    snapshots=(date(2025, 1, 15), date(2025, 4, 15)),
+    offers_per_snapshot=120,
+    page_size=50,
+    rome_chunk=4,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_scale():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(synth.SCALES, "medium", TINY)
+        mp.setitem(gen.BMO_YEARS, "medium", (2019,))
+        yield
+
+
+def _generate(out: Path) -> Path:
+    return gen.generate_mirror(out, "medium", workers=1, bmo_rows=300, log=lambda *_: None)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_mirror(tiny_scale, tmp_path_factory) -> Path:
+    return _generate(tmp_path_factory.mktemp("bench") / "medium")
+
+
+def test_same_seed_same_bytes(tiny_mirror, tmp_path):
+    again = _generate(tmp_path / "medium")
+    assert _tree(again) == _tree(tiny_mirror)
+    assert (tiny_mirror / gen.COMPLETE_MARKER).exists()
+
+
+def test_every_source_finds_its_files_and_synthetic_ones_are_labelled(tiny_mirror):
+    for module in source_modules():
+        names = [p.name for p in (tiny_mirror / module.SPEC.slug).iterdir()]
+        for pattern in module.SPEC.mirror_patterns:
+            assert any(fnmatch.fnmatch(n, pattern) for n in names), (module.SPEC.slug, pattern)
+    chunked = sorted((tiny_mirror / mt.SLUG).glob("synthetic__stat-offres__DEP__2025__r*.json.gz"))
+    assert [p.name[-11:] for p in chunked] == ["r00.json.gz", "r01.json.gz"]
+    provenance = (tiny_mirror / "BENCH_PROVENANCE.md").read_text(encoding="utf-8")
+    assert "SYNTHETIC" in provenance and "Base_open_data_BMO_2019.xlsx" in provenance
+
+
+def _land(paths, landing: Path, slug: str):
+    return [
+        land_file(landing, slug, p.name, p, url=p.as_uri(), upstream_url=None, mode="mirror")
+        for p in paths
+    ]
+
+
+def test_generated_files_parse(tiny_mirror, tmp_path):
+    offers = fo.parse(_land(sorted((tiny_mirror / fo.SLUG).glob("*.json.gz")), tmp_path, fo.SLUG))
+    table = offers["offers"]
+    assert table.rows == 240 and table.partition == "2025-04-15"
+    assert set(table.frame["snapshot_date"]) == {"2025-01-15", "2025-04-15"}
+
+    marche = mt.parse(_land(sorted((tiny_mirror / mt.SLUG).glob("*.json.gz")), tmp_path, mt.SLUG))
+    indicators = marche["indicators"].frame
+    assert indicators["activity_code"].nunique() == 6
+    assert set(indicators["period_code"]) >= {"2024T4", "2025T1", "2025"}
+
+    workbooks = sorted((tiny_mirror / bmo.SLUG).glob("Base_open_data_BMO_*.xlsx"))
+    projects = bmo.parse(_land(workbooks, tmp_path, bmo.SLUG))["projects"].frame
+    assert set(projects["survey_year"]) == {"2019", "2024"}
+    synthetic = projects[projects["survey_year"] == "2019"]
+    assert len(synthetic) == 300 and set(synthetic["bassin_year"]) == {"2019"}
+    assert (
+        synthetic["met_masked"].any() and synthetic.loc[synthetic["met_masked"], "met"].isna().all()
+    )
+
+
+def test_unknown_scale_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown benchmark scale"):
+        gen.generate_mirror(tmp_path, "galactic")
+
+
+def _results() -> dict:
+    results = {
+        "scale": "medium",
+        "git_sha": "abc1234567",
+        "timestamp": "2026-11-25T19:00:00Z",
+        "inputs": {"files": 12, "bytes": 3 * 2**20},
+        "read_floor": {"seconds": 10.0},
+        "tremplin": {
+            "seconds": 50.0,
+            "peak_rss_mb": 900,
+            "orchestration_s": 12.0,
+            "stages": {"dbt build": {"seconds": 20.0, "peak_rss_mb": 500, "steps": 1}},
+        },
+        "tremplin_noop": {"seconds": 14.0, "peak_rss_mb": 400},
+        "pandas": {"seconds": 600.0, "peak_rss_mb": 5000, "ok": True},
+    }
+    results["ratios"] = run.ratios(results)
+    results["targets"] = run.targets(results)
+    return results
+
+
+def test_ratios_and_targets():
+    results = _results()
+    assert results["ratios"] == {
+        "tremplin_vs_read_floor": 5.0,
+        "tremplin_minus_3x_floor_s": 20.0,
+        "pandas_vs_tremplin": 12.0,
+    }
+    assert all(results["targets"].values())
+    results["tremplin"]["seconds"] = 61.0
+    assert not run.targets(results)[run.TARGETS["e2e_vs_floor"]]
+
+
+def test_table_and_json_hold_every_figure(tmp_path):
+    results = _results()
+    table = run.format_table(results)
+    for text in ("read floor", "tremplin run (end to end)", "dbt build", "no-op", "pandas"):
+        assert text in table
+    assert "pandas_vs_tremplin" in table and "12.0" in table
+    path = run.write_results(results, tmp_path)
+    assert path.name == "medium-abc1234567-20261125T190000Z.json"
+    assert json.loads(path.read_text()) == results
