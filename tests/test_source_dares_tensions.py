@@ -3,14 +3,12 @@ contracts and staging, on line extracts of the published CSVs and on the real fi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from dbt_runner import run_dbt_build
 
 from assets.sources import dares_tensions as dt
 from assets.sources.landing import land_file
@@ -152,27 +150,6 @@ def test_contract_reports_bad_values(fixture_tables):
 )
 def test_code_text(value, expected):
     assert dt.code_text(value, 2) == expected
-
-
-def run_dbt_build(work: Path, select: list[str]) -> subprocess.CompletedProcess:
-    project = ROOT / "dbt_project"
-    env = {
-        **os.environ,
-        "TREMPLIN_RAW_DIR": str(work / "raw"),
-        "TREMPLIN_DUCKDB_PATH": str(work / "warehouse.duckdb"),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "build", "--select", *select]
-        + ["--project-dir", str(project), "--profiles-dir", str(project)]
-        + ["--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.slow

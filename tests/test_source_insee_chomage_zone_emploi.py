@@ -7,14 +7,12 @@ release: another file name, a renamed sheet, more title rows, moved and added co
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from dbt_runner import run_dbt_build
 from openpyxl import Workbook
 
 from assets.sources import insee_chomage_zone_emploi as cze
@@ -206,28 +204,6 @@ def test_contract_reports_bad_codes_and_rates(tmp_path):
 
 
 # ----------------------------------------------------------------------- dbt staging
-
-
-def run_dbt_build(work: Path, select: list[str]) -> subprocess.CompletedProcess:
-    dbt = Path(sys.executable).with_name("dbt")
-    env = {
-        **os.environ,
-        "TREMPLIN_RAW_DIR": str(work / "raw"),
-        "TREMPLIN_DUCKDB_PATH": str(work / "warehouse.duckdb"),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    project = ROOT / "dbt_project"
-    return subprocess.run(
-        [str(dbt), "build", "--select", *select, "--project-dir", str(project)]
-        + ["--profiles-dir", str(project), "--target-path", str(work / "target")]
-        + ["--log-path", str(work / "logs")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.slow

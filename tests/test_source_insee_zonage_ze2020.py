@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import duckdb
 import pytest
+from dbt_runner import run_dbt_build
 from openpyxl import Workbook
 
 from assets.sources import insee_zonage_ze2020 as ze
@@ -164,27 +162,6 @@ def test_contract_reports_lost_leading_zero(real_tables):
     )
     assert {"codgeo", "dep"} <= {f.column for f in report.failures}
     assert REAL_FILE in report.describe()
-
-
-def run_dbt_build(work: Path, select: list[str]) -> subprocess.CompletedProcess:
-    project = ROOT / "dbt_project"
-    env = {
-        **os.environ,
-        "TREMPLIN_RAW_DIR": str(work / "raw"),
-        "TREMPLIN_DUCKDB_PATH": str(work / "warehouse.duckdb"),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "build", "--select", *select]
-        + ["--project-dir", str(project), "--profiles-dir", str(project)]
-        + ["--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.slow
