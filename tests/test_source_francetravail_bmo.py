@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from dbt_runner import run_dbt_build
 from openpyxl import Workbook
 
 from assets.sources import francetravail_bmo as bmo
@@ -306,44 +303,11 @@ def test_contract_names_column_and_samples(real):
 # ------------------------------------------------------------------------- dbt staging
 
 
-def _dbt() -> str:
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
-
-
 def test_dbt_staging_builds_on_the_real_workbook(real, tmp_path):
     raw_dir = tmp_path / "raw"
     write_parquet_atomically(real.frame, raw_dir / bmo.SLUG / "projects.parquet")
-    duckdb_path = tmp_path / "wh.duckdb"
-    env = {
-        **os.environ,
-        "TREMPLIN_RAW_DIR": str(raw_dir),
-        "TREMPLIN_DUCKDB_PATH": str(duckdb_path),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    done = subprocess.run(
-        [
-            _dbt(),
-            "build",
-            "--select",
-            f"source:{bmo.SLUG}",
-            f"staging.{bmo.SLUG}",
-            "--project-dir",
-            str(ROOT / "dbt_project"),
-            "--profiles-dir",
-            str(ROOT / "dbt_project"),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    duckdb_path = tmp_path / "warehouse.duckdb"
+    done = run_dbt_build(tmp_path, [f"source:{bmo.SLUG}", f"staging.{bmo.SLUG}"])
     assert done.returncode == 0, done.stdout + done.stderr
     con = duckdb.connect(str(duckdb_path), read_only=True)
     try:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from dbt_runner import run_dbt_build
 from openpyxl import Workbook
 
 from assets.sources import insee_chomage_localise as insee
@@ -233,44 +230,11 @@ def test_contract_reports_bad_rate_and_code(real):
 # ------------------------------------------------------------------------- dbt staging
 
 
-def _dbt() -> str:
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
-
-
 def test_dbt_staging_builds_on_the_real_file(real, tmp_path):
     raw_dir = tmp_path / "raw"
     write_parquet_atomically(real.frame, raw_dir / insee.SLUG / "rates.parquet")
-    duckdb_path = tmp_path / "wh.duckdb"
-    env = {
-        **os.environ,
-        "TREMPLIN_RAW_DIR": str(raw_dir),
-        "TREMPLIN_DUCKDB_PATH": str(duckdb_path),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    done = subprocess.run(
-        [
-            _dbt(),
-            "build",
-            "--select",
-            f"source:{insee.SLUG}",
-            f"staging.{insee.SLUG}",
-            "--project-dir",
-            str(ROOT / "dbt_project"),
-            "--profiles-dir",
-            str(ROOT / "dbt_project"),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    duckdb_path = tmp_path / "warehouse.duckdb"
+    done = run_dbt_build(tmp_path, [f"source:{insee.SLUG}", f"staging.{insee.SLUG}"])
     assert done.returncode == 0, done.stdout + done.stderr
     con = duckdb.connect(str(duckdb_path), read_only=True)
     try:
