@@ -87,7 +87,57 @@ def _source_selection(definitions, command: str, slugs: list[str]):
     selection = dg.AssetSelection.groups(*slugs)
     if command == "run":
         selection = selection.downstream()
+    # Periodic sources run per period before the main job (see `_ingest_periods`).
+    periodic = [m.SPEC.slug for m in source_modules() if m.SPEC.partitioning]
+    selection = selection - dg.AssetSelection.groups(*periodic)
     return selection.resolve(definitions.resolve_asset_graph())
+
+
+def _ingest_periods(definitions, settings, instance, command: str, slugs, run_config) -> int:
+    """Ingest the due periods of every periodic source, one Dagster run per period.
+
+    The whole-graph jobs run without a partition key, so a daily, quarterly or yearly
+    source is brought up to date here first (`pipelines.jobs.periods_to_ingest` says which
+    periods); the build then reads every published period. Returns 1 after a failed
+    period, with the failure recorded: the warehouse is not rebuilt on a partial history.
+    """
+    from pipelines.jobs import SOURCE_TAG, ingest_job_name, periods_to_ingest
+    from pipelines.sources import source_modules
+
+    failed = False
+    for module in source_modules():
+        slug = module.SPEC.slug
+        if not module.SPEC.partitioning or (slugs and slug not in slugs):
+            continue
+        keys = periods_to_ingest(module, settings)
+        if not keys:
+            print(f"tremplin {command}: {slug}: no period to ingest")
+            continue
+        print(f"tremplin {command}: {slug}: period(s) {', '.join(keys)}")
+        job = definitions.resolve_job_def(ingest_job_name(slug))
+        for key in keys:
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=key,
+                raise_on_error=False,
+                run_config=run_config,
+                tags={SOURCE_TAG: slug, "trigger": f"tremplin {command}"},
+            )
+            lines = _failures(result)
+            if result.success and not lines:
+                continue
+            failed = True
+            _record_failure(settings, result, job.name, key)
+            for line in lines or ["run failed (see the log above)"]:
+                print(f"- {slug} {key}: {line}", file=sys.stderr)
+    if failed:
+        print(
+            f"\ntremplin {command} FAILED: a period could not be ingested (above); the "
+            "warehouse was not rebuilt. The last good warehouse and export are unchanged.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _table_counts(settings) -> None:
@@ -133,11 +183,19 @@ def run_job(command: str, live: bool, sources: list[str] | None = None) -> int:
         f"tremplin {command}: job {job.name}{scope}, {settings.mode} mode, "
         f"mirror {settings.mirror_dir}"
     )
+    instance = _instance()
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if command in ("run", "ingest"):
+        if _ingest_periods(definitions, settings, instance, command, sources, run_config):
+            return 1
+        if selection is not None and not selection:
+            print(f"\ntremplin {command} succeeded in {time.monotonic() - started:.0f} s")
+            return 0
     result = job.execute_in_process(
-        instance=_instance(),
+        instance=instance,
         raise_on_error=False,
         asset_selection=list(selection) if selection else None,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config=run_config,
     )
     elapsed = time.monotonic() - started
     failures = _failures(result)

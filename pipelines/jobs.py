@@ -127,3 +127,48 @@ def partition_keys_between(spec: SourceSpec, first: str, last: str) -> list[str]
             else f"{spec.slug}: no period has started yet"
         )
     return keys[keys.index(first) : keys.index(last) + 1]
+
+
+def periods_to_ingest(module, settings, when=None) -> list[str]:
+    """The periods of a periodic source a plain `tremplin run` should ingest.
+
+    Live mode: the newest period that exists now (today's offers snapshot, this year's
+    survey, the last complete quarter). Mirror mode: every period the mirror holds a file
+    for that has no published raw table yet, plus the newest one (a mirror directory that
+    gains a vintage gets it ingested; an unchanged newest period is skipped cheaply by the
+    raw step). Older periods whose mirror files changed in place are a backfill
+    (`tremplin backfill`), so a run never re-reads every period of the history.
+    """
+    import fnmatch
+
+    from assets.sources.factory import latest_partition
+    from assets.sources.raw import raw_path
+
+    spec: SourceSpec = module.SPEC
+    partitions = partitions_def_for(spec)
+    if partitions is None:
+        return []
+    if settings.mode == "live":
+        key = latest_partition(partitions, when)
+        return [key] if key else []
+    p = spec.partitioning
+    source_dir = settings.mirror_dir / spec.slug
+    known = set(partitions.get_partition_keys(current_time=when))
+    in_mirror = sorted(
+        {
+            key
+            for f in (source_dir.iterdir() if source_dir.is_dir() else ())
+            if f.is_file() and any(fnmatch.fnmatch(f.name, pat) for pat in spec.mirror_patterns)
+            for key in [p.key_for_file(f.name)]
+            if key in known
+        }
+    )
+    if not in_mirror:
+        return []
+    tables = module.TABLES
+    missing = [
+        key
+        for key in in_mirror
+        if not all(raw_path(settings.raw_dir, spec.slug, t, key).is_file() for t in tables)
+    ]
+    return sorted(set(missing) | {in_mirror[-1]})

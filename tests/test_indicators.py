@@ -39,9 +39,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
 
 def _raw_bmo(build: DbtRun) -> pd.DataFrame:
     # The raw folder sits beside the DuckDB file of the build.
-    return pd.read_parquet(
-        build.duckdb_path.parent / "raw" / "francetravail_bmo" / "projects.parquet"
-    )
+    folder = build.duckdb_path.parent / "raw" / "francetravail_bmo" / "projects"
+    return pd.concat([pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))])
 
 
 def _hand_bmo(build: DbtRun, departement: str, rome: str) -> tuple[float, float, int]:

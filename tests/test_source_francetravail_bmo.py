@@ -305,7 +305,9 @@ def test_contract_names_column_and_samples(real):
 
 def test_dbt_staging_builds_on_the_real_workbook(real, tmp_path):
     raw_dir = tmp_path / "raw"
-    write_parquet_atomically(real.frame, raw_dir / bmo.SLUG / "projects.parquet")
+    write_parquet_atomically(
+        real.frame, raw_dir / bmo.SLUG / "projects" / f"{real.partition}.parquet"
+    )
     duckdb_path = tmp_path / "warehouse.duckdb"
     done = run_dbt_build(tmp_path, [f"source:{bmo.SLUG}", f"staging.{bmo.SLUG}"])
     assert done.returncode == 0, done.stdout + done.stderr

@@ -232,7 +232,9 @@ def test_contract_reports_bad_rate_and_code(real):
 
 def test_dbt_staging_builds_on_the_real_file(real, tmp_path):
     raw_dir = tmp_path / "raw"
-    write_parquet_atomically(real.frame, raw_dir / insee.SLUG / "rates.parquet")
+    write_parquet_atomically(
+        real.frame, raw_dir / insee.SLUG / "rates" / f"{real.partition}.parquet"
+    )
     duckdb_path = tmp_path / "warehouse.duckdb"
     done = run_dbt_build(tmp_path, [f"source:{insee.SLUG}", f"staging.{insee.SLUG}"])
     assert done.returncode == 0, done.stdout + done.stderr

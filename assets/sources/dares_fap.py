@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 
 import pandas as pd
 
@@ -66,6 +67,9 @@ SPEC = SourceSpec(
         ),
     ),
     mirror_patterns=("*FAP2021*.csv", "fap*rome*.csv"),
+    # Nomenclature tables change rarely; a monthly look is cheap (HEAD).
+    schedule="0 6 1 * *",
+    max_age=timedelta(days=400),
 )
 
 FAP2021_DETAIL = r"^[A-Z][0-9A-Z][A-Z][0-9]{2}[a-z]?$"  # 341 level: A0X41a, QAX01

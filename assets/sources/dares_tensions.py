@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 
 import pandas as pd
 
@@ -57,6 +58,9 @@ SPEC = SourceSpec(
         Download(url=f"{_REPO}/evol_tensions.csv", file_name="evol_tensions.csv", format="csv"),
     ),
     mirror_patterns=("*tensions*.csv",),
+    # Yearly publication (autumn); a monthly look is cheap (HEAD).
+    schedule="0 6 1 * *",
+    max_age=timedelta(days=400),
 )
 
 FAP2009 = r"^[A-Z][0-9][A-Z](?:[0-9]{2})?$"  # 225 level A0Z40 / G0A40, 87 level A0Z

@@ -144,12 +144,13 @@ def keep_last_files(spec, settings, missing: list[str], log) -> FetchReport:
 
 
 def _fetch(module: ModuleType, spec: SourceSpec, settings: Settings, partition, log):
-    """The module's own fetch (told the partition when it asks for it) or the shared one."""
+    """The module's own fetch or the shared one, on the spec narrowed to the partition (a
+    fetch that takes `partition_key` is also told which period is asked for)."""
     fetch = getattr(module, "fetch", None)
     if partition is not None:
+        spec = spec_for_partition(spec, partition, settings)
         if fetch is not None and "partition_key" in inspect.signature(fetch).parameters:
             return fetch(spec, settings, log=log, partition_key=partition)
-        spec = spec_for_partition(spec, partition, settings)
     return (fetch or fetch_source)(spec, settings, log=log)
 
 

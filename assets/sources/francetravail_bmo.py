@@ -34,12 +34,13 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pandas as pd
 
 from assets.sources.landing import LandedFile, iter_members
 from assets.sources.raw import ParsedTable, ParseError, add_provenance, snake_case
-from assets.sources.spec import Download, SourceSpec
+from assets.sources.spec import Download, Partitioning, SourceSpec
 from assets.sources.validation import TableContract
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,16 @@ SPEC = SourceSpec(
         "static.data.gouv.fr",
         "www.francetravail.org",
         "statistiques.francetravail.org",
+    ),
+    # The survey of year N comes out in April of year N: look every Monday of April to
+    # June, and a survey year is a partition (N exists from January 1st of N).
+    schedule="0 6 * 4-6 1",
+    max_age=timedelta(days=400),
+    partitioning=Partitioning(
+        period="yearly",
+        start="2016-01-01",
+        file_period=r"Base_open_data_(?:BMO_)?(?P<year>\d{4}|\d{2})(?!\d)",
+        end_offset=1,
     ),
 )
 
@@ -382,4 +393,7 @@ def parse(files: Iterable[LandedFile]) -> dict[str, ParsedTable]:
         sources = sorted({s for f in frames for s in f["_source_file"].unique()})
         raise ParseError(f"{SLUG}: several different workbooks for one survey year: {sources}")
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return {TABLE: ParsedTable(TABLE, frame, tuple(used))}
+    # One survey year is one yearly partition: say which, so the factory refuses to file
+    # a workbook under another year (e.g. last year's file still served in April).
+    partition = str(years[0]) if len(years) == 1 else None
+    return {TABLE: ParsedTable(TABLE, frame, tuple(used), partition=partition)}

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -41,7 +42,7 @@ from assets.sources.francetravail_api import (
 )
 from assets.sources.landing import FetchReport, LandedFile, fetch_source, write_current_pointer
 from assets.sources.raw import ParseError
-from assets.sources.spec import Download, SourceSpec
+from assets.sources.spec import TIMEZONE, Download, Partitioning, SourceSpec
 from assets.sources.validation import StagedTable, TableContract
 from pipelines.settings import Settings
 
@@ -73,6 +74,17 @@ SPEC = SourceSpec(
     synthetic=True,
     extra_hosts=(API_HOST, TOKEN_HOST),
     requires_env=REQUIRED_ENV,
+    # A snapshot every morning; the API keeps no history, so history is what accumulates
+    # here: one daily partition per snapshot, today's included (end_offset=1).
+    schedule="0 5 * * *",
+    max_age=timedelta(days=3),
+    release_probe="none",
+    partitioning=Partitioning(
+        period="daily",
+        start="2016-01-01",
+        file_period=r"(?<![0-9])(?P<date>\d{4}-\d{2}-\d{2})(?![0-9])",
+        end_offset=1,
+    ),
 )
 
 OFFER_COLUMNS = (
@@ -416,11 +428,26 @@ def fetch(
     departements: Iterable[str] | None = None,
     search_url: str = SEARCH_URL,
     snapshot: date | None = None,
+    partition_key: str | None = None,
 ) -> FetchReport:
-    """Mirror mode: land the mirror's files. Live mode: today's snapshot, page by page."""
+    """Mirror mode: land the mirror's files. Live mode: today's snapshot, page by page.
+
+    The API only shows the offers open now, so a live fetch can only fill today's
+    partition; asking it for another day fails rather than filing today's offers under
+    the wrong date (past snapshots come from a mirror that kept them).
+    """
     log = log or logger
     if settings.mode != "live":
         return fetch_source(spec, settings, log=log)
+    if partition_key is not None:
+        today = datetime.now(ZoneInfo(TIMEZONE)).date().isoformat()
+        if partition_key != today:
+            raise FranceTravailApiError(
+                f"{SLUG}: live mode can only take today's snapshot ({today}); partition "
+                f"{partition_key} is another day and the API keeps no history. Backfill past "
+                "snapshots in mirror mode from a directory that holds them."
+            )
+        snapshot = snapshot or date.fromisoformat(partition_key)
     own = client is None
     if client is None:
         client = FranceTravailClient(

@@ -26,12 +26,13 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable
+from datetime import timedelta
 
 import pandas as pd
 
 from assets.sources.landing import LandedFile, iter_members
 from assets.sources.raw import ParsedTable, ParseError, add_provenance
-from assets.sources.spec import Download, SourceSpec
+from assets.sources.spec import Download, Partitioning, SourceSpec
 from assets.sources.validation import TableContract
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,24 @@ SPEC = SourceSpec(
     cadence="quarterly (file replaced each quarter; older file names may disappear)",
     downloads=(
         Download(
-            url="https://www.insee.fr/fr/statistiques/fichier/2012804/sl_etc_2021T4.xls",
-            file_name="sl_etc_2021T4.xls",
+            url="https://www.insee.fr/fr/statistiques/fichier/2012804/sl_etc_{year}T{quarter}.xls",
+            file_name="sl_etc_{year}T{quarter}.xls",
             format="xls",
         ),
     ),
     # `.xls*` also takes an xlsx should INSEE switch formats; calamine reads both.
     mirror_patterns=("sl_etc_*T*.xls*",),
     notes="Mayotte (976) has no localised rate; overseas rates start in 2014-Q1.",
+    # Quarter Q is published about 75 days after it ends (mid-March, June, September,
+    # December). Each file is the whole series up to its quarter: a partition per release,
+    # and staging reads the newest release (older ones stay for revisions analysis).
+    schedule="0 7 20 3,6,9,12 *",
+    max_age=timedelta(days=120),
+    partitioning=Partitioning(
+        period="quarterly",
+        start="2014-01-01",
+        file_period=r"sl_etc_(?P<year>\d{4})T(?P<quarter>[1-4])",
+    ),
 )
 
 AREA_TYPES = ("departement", "region", "france")
@@ -291,4 +302,5 @@ def parse(files: Iterable[LandedFile]) -> dict[str, ParsedTable]:
         frame["quarter"].min(),
         frame["quarter"].max(),
     )
-    return {TABLE: ParsedTable(TABLE, frame, (landed,))}
+    partition = SPEC.partitioning.key_for_file(member_name) if SPEC.partitioning else None
+    return {TABLE: ParsedTable(TABLE, frame, (landed,), partition=partition)}

@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pandas as pd
 
@@ -52,6 +53,9 @@ SPEC = SourceSpec(
     ),
     mirror_patterns=("chomage-zone-*.xlsx",),
     notes="The live URL names one release; INSEE replaces it each quarter.",
+    # Published with the localised rates, about 75 days after each quarter.
+    schedule="0 7 20 3,6,9,12 *",
+    max_age=timedelta(days=120),
 )
 
 # How many rows from the top of a sheet the header row is looked for in.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 import pandas as pd
 
@@ -48,6 +49,9 @@ SPEC = SourceSpec(
     ),
     # One glob for both shapes: the published zip or the workbook taken out of it.
     mirror_patterns=("ZE*_au_*",),
+    # Re-issued each year on the January 1st geography of communes.
+    schedule="0 6 15 1-3 1",
+    max_age=timedelta(days=400),
 )
 
 ZE_CODE = r"^[0-9]{4}$"

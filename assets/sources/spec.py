@@ -84,6 +84,8 @@ class Partitioning:
             digits = re.sub(r"\D", "", groups["date"])
             return self.key_for(date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])))
         year = int(groups["year"])
+        if len(groups["year"]) == 2:  # older names carry a two-digit year (`_23.xlsx`)
+            year += 2000
         if "quarter" in groups:
             month = 3 * int(groups["quarter"]) - 2
         else:

@@ -1,5 +1,7 @@
 -- Long form, one row per area and quarter; quarters also as their first day.
 -- A NULL rate means INSEE published none (overseas areas before 2014), never 0.
+-- Raw keeps every quarterly release (each one the whole series, revised): the newest
+-- release that has a quarter gives its rate.
 with
 
 source as (
@@ -53,10 +55,10 @@ dated as (
 ranked as (
     select
         *,
-        {{ duplicate_rank([
-            'area_type', 'area_code', 'published_code', 'area_label', 'quarter_label',
-            'unemployment_rate_pct', 'vintage'
-        ]) }} as duplicate_rank
+        {{ duplicate_rank(
+            ['area_type', 'area_code', 'published_code', 'quarter_label'],
+            order_by='vintage desc, _fetched_at desc, _row_number'
+        ) }} as duplicate_rank
     from dated
 )
 
