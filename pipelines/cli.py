@@ -332,7 +332,7 @@ def run_backfill(slug: str, first: str, last: str | None, live: bool, build: boo
         os.environ["TREMPLIN_MODE"] = "live"
     settings = get_settings()
     from pipelines.definitions import build_definitions
-    from pipelines.jobs import backfill, partition_keys_between
+    from pipelines.jobs import backfill, mirror_periods, partition_keys_between
     from pipelines.sources import source_modules
 
     specs = {m.SPEC.slug: m.SPEC for m in source_modules()}
@@ -347,6 +347,21 @@ def run_backfill(slug: str, first: str, last: str | None, live: bool, build: boo
     except ValueError as exc:
         print(f"tremplin backfill: {exc}", file=sys.stderr)
         return 2
+    if settings.mode == "mirror":
+        # A mirror keeps the periods that were published (snapshots are not taken every
+        # day): periods without a file are skipped, not failed.
+        held = set(mirror_periods(specs[slug], settings))
+        skipped = [k for k in keys if k not in held]
+        keys = [k for k in keys if k in held]
+        if not keys:
+            print(
+                f"tremplin backfill: {slug}: the mirror {settings.mirror_dir / slug} holds no "
+                f"file for any period from {first} to {last or first}",
+                file=sys.stderr,
+            )
+            return 2
+        if skipped:
+            print(f"tremplin backfill {slug}: {len(skipped)} period(s) without a mirror file")
     print(f"tremplin backfill {slug}: {len(keys)} period(s) {keys[0]} .. {keys[-1]}")
     results = backfill(
         build_definitions(),

@@ -129,6 +129,23 @@ def partition_keys_between(spec: SourceSpec, first: str, last: str) -> list[str]
     return keys[keys.index(first) : keys.index(last) + 1]
 
 
+def mirror_periods(spec: SourceSpec, settings, when=None) -> list[str]:
+    """Periods of a periodic source the mirror directory holds a file for, oldest first."""
+    import fnmatch
+
+    partitions = partitions_def_for(spec)
+    if partitions is None or spec.partitioning is None:
+        return []
+    source_dir = settings.mirror_dir / spec.slug
+    known = set(partitions.get_partition_keys(current_time=when))
+    keys = {
+        spec.partitioning.key_for_file(f.name)
+        for f in (source_dir.iterdir() if source_dir.is_dir() else ())
+        if f.is_file() and any(fnmatch.fnmatch(f.name, pat) for pat in spec.mirror_patterns)
+    }
+    return sorted(keys & known)
+
+
 def periods_to_ingest(module, settings, when=None) -> list[str]:
     """The periods of a periodic source a plain `tremplin run` should ingest.
 
@@ -139,8 +156,6 @@ def periods_to_ingest(module, settings, when=None) -> list[str]:
     raw step). Older periods whose mirror files changed in place are a backfill
     (`tremplin backfill`), so a run never re-reads every period of the history.
     """
-    import fnmatch
-
     from assets.sources.factory import latest_partition
     from assets.sources.raw import raw_path
 
@@ -151,24 +166,12 @@ def periods_to_ingest(module, settings, when=None) -> list[str]:
     if settings.mode == "live":
         key = latest_partition(partitions, when)
         return [key] if key else []
-    p = spec.partitioning
-    source_dir = settings.mirror_dir / spec.slug
-    known = set(partitions.get_partition_keys(current_time=when))
-    in_mirror = sorted(
-        {
-            key
-            for f in (source_dir.iterdir() if source_dir.is_dir() else ())
-            if f.is_file() and any(fnmatch.fnmatch(f.name, pat) for pat in spec.mirror_patterns)
-            for key in [p.key_for_file(f.name)]
-            if key in known
-        }
-    )
+    in_mirror = mirror_periods(spec, settings, when)
     if not in_mirror:
         return []
-    tables = module.TABLES
     missing = [
         key
         for key in in_mirror
-        if not all(raw_path(settings.raw_dir, spec.slug, t, key).is_file() for t in tables)
+        if not all(raw_path(settings.raw_dir, spec.slug, t, key).is_file() for t in module.TABLES)
     ]
     return sorted(set(missing) | {in_mirror[-1]})
