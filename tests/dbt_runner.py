@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "dbt_project"
 
 
-def run_dbt_build(work: Path, select: list[str]) -> subprocess.CompletedProcess:
-    """`dbt build --select …` reading `work/raw` and writing `work/warehouse.duckdb`."""
+def run_dbt_build(
+    work: Path, select: list[str], extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """`dbt build --select … [extra]` reading `work/raw`, writing `work/warehouse.duckdb`."""
     env = {
         **os.environ,
         "TREMPLIN_RAW_DIR": str(work / "raw"),
@@ -26,7 +28,7 @@ def run_dbt_build(work: Path, select: list[str]) -> subprocess.CompletedProcess:
     }
     dbt = Path(sys.executable).with_name("dbt")
     return subprocess.run(
-        [str(dbt), "build", "--select", *select]
+        [str(dbt), "build", *extra, "--select", *select]
         + ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
         + ["--target-path", str(work / "target"), "--log-path", str(work / "logs")],
         cwd=ROOT,

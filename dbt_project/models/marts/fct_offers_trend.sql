@@ -11,11 +11,9 @@ offers as (
         offer_id,
         job_group_code,
         departement_code,
-        min(created_date) as created_date,
-        max(case when is_synthetic then 1 else 0 end) = 1 as is_synthetic
-    from {{ ref('stg_francetravail_offres__offers') }}
-    where job_group_code is not null and departement_code is not null and created_date is not null
-    group by offer_id, job_group_code, departement_code
+        created_date,
+        is_synthetic
+    from {{ ref('int_offers__offers') }}
 ),
 
 dated as (
