@@ -205,32 +205,36 @@ def _env(mirror: Path, warehouse: Path, dagster_home: Path) -> dict:
     return env
 
 
-def step_timings(dagster_home: Path) -> list[dict]:
-    """(step, start, end) of the newest run, from the instance's event log."""
+def step_timings(dagster_home: Path, since: float = 0.0) -> list[dict]:
+    """(step, start, end) of every step of the runs started after `since` (epoch s).
+
+    `tremplin run` makes one Dagster run per period of a periodic source before the
+    whole-graph run, so one invocation is several runs.
+    """
     import dagster as dg
 
     instance = dg.DagsterInstance.from_config(str(dagster_home))
+    kinds = {
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    steps: list[dict] = []
     try:
-        runs = instance.get_runs(limit=1)
-        if not runs:
-            return []
-        records = instance.all_logs(
-            runs[0].run_id,
-            of_type={
-                dg.DagsterEventType.STEP_START,
-                dg.DagsterEventType.STEP_SUCCESS,
-                dg.DagsterEventType.STEP_FAILURE,
-            },
-        )
+        for run in instance.get_runs():
+            records = instance.all_logs(run.run_id, of_type=kinds)
+            if not records or records[0].timestamp < since:
+                continue
+            by_key: dict[str, dict] = {}
+            for record in records:
+                key = record.step_key
+                item = by_key.setdefault(key, {"step": key, "start": record.timestamp})
+                if record.dagster_event.event_type != dg.DagsterEventType.STEP_START:
+                    item["end"] = record.timestamp
+            steps += [s for s in by_key.values() if "end" in s]
     finally:
         instance.dispose()
-    steps: dict[str, dict] = {}
-    for record in records:
-        key = record.step_key
-        item = steps.setdefault(key, {"step": key, "start": record.timestamp})
-        if record.dagster_event.event_type != dg.DagsterEventType.STEP_START:
-            item["end"] = record.timestamp
-    return sorted((s for s in steps.values() if "end" in s), key=lambda s: (s["start"], s["step"]))
+    return sorted(steps, key=lambda s: (s["start"], s["step"]))
 
 
 def stage_of(step: str) -> str:
@@ -247,13 +251,14 @@ def stage_of(step: str) -> str:
 
 def run_tremplin(mirror: Path, work: Path, label: str) -> dict:
     env = _env(mirror, work / "warehouse", work / "dagster_home")
+    started = time.time()
     measured = measure([_bin("tremplin"), "run"], env, work / f"{label}.log")
     failure = None
     if measured.returncode != 0:
         # Keep what was measured (the stages before the failure) and say why it stopped.
         failure = [line for line in measured.output.splitlines() if line.startswith("- ")][-3:]
         print(f"bench: `tremplin run` ({label}) FAILED: {failure}", flush=True)
-    steps = step_timings(work / "dagster_home")
+    steps = step_timings(work / "dagster_home", since=started)
     stages: dict[str, dict] = {}
     for step in steps:
         step["seconds"] = round(step["end"] - step["start"], 2)
@@ -274,11 +279,21 @@ def run_tremplin(mirror: Path, work: Path, label: str) -> dict:
         "peak_rss_mb": round(measured.peak_rss / 2**20),
         "orchestration_s": round(measured.seconds - covered, 2),
         "stages": stages,
-        "steps": [
-            {k: s[k] for k in ("step", "seconds", "peak_rss_mb")}
-            for s in sorted(steps, key=lambda s: -s["seconds"])
-        ],
+        "steps": per_step(steps),
     }
+
+
+def per_step(steps: list[dict]) -> list[dict]:
+    """Steps of the same name (one per period run) summed, slowest first."""
+    merged: dict[str, dict] = {}
+    for step in steps:
+        item = merged.setdefault(
+            step["step"], {"step": step["step"], "seconds": 0.0, "peak_rss_mb": 0, "runs": 0}
+        )
+        item["seconds"] = round(item["seconds"] + step["seconds"], 2)
+        item["peak_rss_mb"] = max(item["peak_rss_mb"], step["peak_rss_mb"])
+        item["runs"] += 1
+    return sorted(merged.values(), key=lambda s: -s["seconds"])
 
 
 def run_pandas(mirror: Path, work: Path) -> dict:
