@@ -193,3 +193,39 @@ def test_backfill_of_two_snapshots_lands_one_partition_each(env, capsys):
     for day in ("2025-11-10", "2025-11-12"):
         frame = pd.read_parquet(raw / f"{day}.parquet", columns=["snapshot_date"])
         assert set(frame["snapshot_date"]) == {day} and len(frame) > 1000
+
+
+def test_live_sensor_finds_the_next_insee_file_by_its_name(env):
+    """The publisher's next `sl_etc_<YYYY>T<Q>.xls` is probed: 404 until it is published,
+    then a run for that quarter. Served on 127.0.0.1 under the published file names."""
+    import dataclasses
+    import logging
+
+    from loopback import Reply, serve
+
+    from assets.sources.spec import Download
+    from pipelines.sensors import live_tick
+
+    settings = get_settings()
+    body = (MIRROR / INSEE / "sl_etc_2021T4.xls").read_bytes()
+    with serve() as server:
+        spec = dataclasses.replace(
+            insee_chomage_localise.SPEC,
+            downloads=(
+                Download(
+                    url=server.url("/sl_etc_{year}T{quarter}.xls"),
+                    file_name="sl_etc_{year}T{quarter}.xls",
+                    format="xls",
+                ),
+            ),
+        )
+        log = logging.getLogger("test")
+        before = datetime(2026, 12, 18, 9, 0, tzinfo=PARIS)
+        requests, cursor, reason = live_tick(spec, settings, {}, log, now=before)
+        assert requests == [] and "no new release" in reason
+        assert [r.path for r in server.requests] == ["/sl_etc_2026T3.xls"]
+        server.route("/sl_etc_2026T3.xls", Reply(body=body, headers={"ETag": '"2026T3"'}))
+        later = datetime(2026, 12, 20, 9, 0, tzinfo=PARIS)
+        [request], cursor, _ = live_tick(spec, settings, cursor, log, now=later)
+        assert request.partition_key == "2026-07-01"
+        assert request.tags["files"] == "sl_etc_2026T3.xls"
