@@ -5,6 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,9 +18,11 @@ from pathlib import Path
 import pytest
 from loopback import Recorded, Reply, serve
 
+from assets.sources import landing
 from assets.sources.http import FetchError
 from assets.sources.landing import (
     LandedFile,
+    LandingWriteError,
     NotFetchedError,
     current_files,
     fetch_source,
@@ -23,7 +31,7 @@ from assets.sources.landing import (
     landed_history,
 )
 from assets.sources.spec import Download, SourceSpec
-from pipelines.settings import Settings
+from pipelines.settings import PROJECT_ROOT, Settings
 
 SLUG = "demo_source"
 ROME_CSV = b"code_rome;libelle\nA1101;Conduite d'engins agricoles\n"
@@ -359,3 +367,467 @@ def test_corrupted_zip_rejected(tmp_path):
     zip_file = landed(tmp_path, "RefRomeCsv.zip", archive[: len(archive) // 2])
     with pytest.raises(FetchError, match=r"demo_source: RefRomeCsv.zip .* not a readable zip"):
         list(iter_members([zip_file], "*.csv"))
+
+
+# ------------------------------------------------- re-fetching: index and mirror stat records
+
+
+class OpenCounter:
+    """Records every mirror or download file whose bytes the landing code opens."""
+
+    def __init__(self, monkeypatch, on_open=None) -> None:
+        self.paths: list[str] = []
+        real = landing._open_source
+
+        def counting(path):
+            self.paths.append(Path(path).name)
+            handle = real(path)
+            if on_open is not None:
+                on_open(Path(path))
+            return handle
+
+        monkeypatch.setattr(landing, "_open_source", counting)
+
+
+def many_parts(settings: Settings, count: int = 12) -> dict[str, Path]:
+    return {
+        f"part_{i:03d}.csv": write(
+            settings.mirror_dir / SLUG / f"part_{i:03d}.csv",
+            b"id;value\n" + f"{i};{i * i}\n".encode() * (i + 1),
+        )
+        for i in range(count)
+    }
+
+
+PARTS = make_spec((), ("part_*.csv",))
+
+
+@pytest.fixture
+def settled(monkeypatch):
+    """Mirror files written by a test are 'racily clean' for a few seconds; the tests that
+    exercise the stat records drop that window (one of them checks it on its own)."""
+    monkeypatch.setattr(landing, "RACY_WINDOW_NS", 0)
+
+
+def test_unchanged_mirror_is_not_read_again(tmp_path, monkeypatch, settled):
+    settings = settings_for(tmp_path, "mirror")
+    many_parts(settings)
+    first = fetch_source(PARTS, settings)
+    slug_dir = settings.landing_dir / SLUG
+    pointer = (slug_dir / "current.json").read_bytes()
+    listing = sorted(p.name for p in slug_dir.iterdir())
+
+    opened = OpenCounter(monkeypatch)
+    second = fetch_source(PARTS, settings)
+
+    assert len(first.new_files) == 12 and second.new_files == ()
+    assert opened.paths == [], "unchanged mirror files must not be read"
+    assert second.files == tuple(LandedFile(**{**f.__dict__, "new": False}) for f in first.files)
+    assert (slug_dir / "current.json").read_bytes() == pointer
+    assert sorted(p.name for p in slug_dir.iterdir()) == listing
+    assert current_files(settings.landing_dir, SLUG) == second.files
+
+
+def test_freshly_written_mirror_files_are_hashed_again(tmp_path, monkeypatch):
+    """A file whose stat is younger than the racy window may still change within the same
+    timestamp tick: its stat is not recorded, so it is read again (and found landed)."""
+    settings = settings_for(tmp_path, "mirror")
+    many_parts(settings, 3)
+    fetch_source(PARTS, settings)
+    opened = OpenCounter(monkeypatch)
+    second = fetch_source(PARTS, settings)
+    assert sorted(opened.paths) == ["part_000.csv", "part_001.csv", "part_002.csv"]
+    assert second.new_files == ()
+
+
+def test_touched_mirror_file_is_rehashed_and_deduplicated(tmp_path, monkeypatch, settled):
+    settings = settings_for(tmp_path, "mirror")
+    parts = many_parts(settings)
+    first = fetch_source(PARTS, settings)
+    touched = parts["part_004.csv"]
+    st = touched.stat()
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns - 5_000_000_000))
+
+    opened = OpenCounter(monkeypatch)
+    second = fetch_source(PARTS, settings)
+    assert opened.paths == ["part_004.csv"]
+    assert second.new_files == ()
+    assert [f.path for f in second.files] == [f.path for f in first.files]
+    assert len(data_files(settings.landing_dir / SLUG)) == 12
+
+    third = fetch_source(PARTS, settings)  # the new stat was recorded
+    assert opened.paths == ["part_004.csv"] and third.files == second.files
+
+
+def test_changed_mirror_file_lands_a_new_version(tmp_path, monkeypatch, settled):
+    settings = settings_for(tmp_path, "mirror")
+    parts = many_parts(settings)
+    first = fetch_source(PARTS, settings)
+    write(parts["part_002.csv"], b"id;value\n2;5\n")  # another size
+    # Same size and mtime as before, other bytes: only the ctime tells (cp -p, rsync -t).
+    same_size = parts["part_007.csv"]
+    st = same_size.stat()
+    time.sleep(0.05)  # past the timestamp tick of the first write
+    write(same_size, same_size.read_bytes().replace(b"49", b"50"))
+    os.utime(same_size, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert same_size.stat().st_size == st.st_size
+
+    opened = OpenCounter(monkeypatch)
+    second = fetch_source(PARTS, settings)
+    assert sorted(opened.paths) == ["part_002.csv", "part_007.csv"]
+    assert sorted(f.file_name for f in second.new_files) == ["part_002.csv", "part_007.csv"]
+    assert len(data_files(settings.landing_dir / SLUG)) == 14
+    before = {f.file_name: f for f in first.files}
+    for f in second.files:
+        assert f.path.read_bytes() == parts[f.file_name].read_bytes()
+        assert before[f.file_name].path.is_file(), "a landed file is never rewritten"
+    assert current_files(settings.landing_dir, SLUG) == tuple(
+        LandedFile(**{**f.__dict__, "new": False}) for f in second.files
+    )
+
+
+def test_missing_or_corrupted_stat_records_are_rebuilt(tmp_path, monkeypatch, settled):
+    settings = settings_for(tmp_path, "mirror")
+    many_parts(settings, 5)
+    first = fetch_source(PARTS, settings)
+    pointer = settings.landing_dir / SLUG / "current.json"
+    good = pointer.read_bytes()
+    opened = OpenCounter(monkeypatch)
+
+    pointer.write_bytes(good[: len(good) // 2])  # a pointer cut short: records unusable
+    again = fetch_source(PARTS, settings)
+    assert len(opened.paths) == 5 and again.new_files == ()
+    assert pointer.read_bytes() == good, "the pointer is rebuilt as it was"
+
+    pointer.unlink()
+    opened.paths.clear()
+    assert fetch_source(PARTS, settings).new_files == ()
+    assert len(opened.paths) == 5 and pointer.read_bytes() == good
+
+    data = json.loads(good)
+    data["mirror"]["files"]["part_001.csv"]["sha256"] = "0" * 64  # a record that lies
+    data["mirror"]["files"]["part_003.csv"] = {"stat": "not a stat"}
+    pointer.write_text(json.dumps(data))
+    opened.paths.clear()
+    assert fetch_source(PARTS, settings).new_files == ()
+    assert sorted(opened.paths) == ["part_001.csv", "part_003.csv"]
+
+    # A record naming landed bytes that are gone: the file is landed again.
+    lost = first.files[4]
+    lost.path.unlink()
+    opened.paths.clear()
+    report = fetch_source(PARTS, settings)
+    assert opened.paths == ["part_004.csv"]
+    assert [f.file_name for f in report.new_files] == ["part_004.csv"]
+    assert (
+        report.files[4].path.read_bytes()
+        == (settings.mirror_dir / SLUG / "part_004.csv").read_bytes()
+    )
+
+    opened.paths.clear()
+    assert fetch_source(PARTS, settings).new_files == () and opened.paths == []
+
+
+def test_records_of_another_mirror_directory_are_not_used(tmp_path, monkeypatch, settled):
+    settings = settings_for(tmp_path, "mirror")
+    many_parts(settings, 4)
+    first = fetch_source(PARTS, settings)
+    moved = settings.__class__(**{**settings.__dict__, "mirror_dir": tmp_path / "elsewhere"})
+    for path in (settings.mirror_dir / SLUG).iterdir():
+        write(moved.mirror_dir / SLUG / path.name, path.read_bytes())
+    opened = OpenCounter(monkeypatch)
+    report = fetch_source(PARTS, moved)
+    assert len(opened.paths) == 4 and report.new_files == ()
+    assert [f.path for f in report.files] == [f.path for f in first.files]
+
+
+def test_partition_fetches_keep_each_others_records(tmp_path, monkeypatch, settled):
+    """A periodic source fetches one period's files at a time (literal patterns): the
+    pointer moves to each period in turn, and coming back to one reads nothing again."""
+    settings = settings_for(tmp_path, "mirror")
+    many_parts(settings, 6)
+    first_half = make_spec((), ("part_000.csv", "part_001.csv", "part_002.csv"))
+    second_half = make_spec((), ("part_003.csv", "part_004.csv", "part_005.csv"))
+    fetch_source(first_half, settings)
+    fetch_source(second_half, settings)
+    opened = OpenCounter(monkeypatch)
+    again = fetch_source(first_half, settings)
+    assert opened.paths == [] and again.new_files == ()
+    assert [f.file_name for f in current_files(settings.landing_dir, SLUG)] == [
+        "part_000.csv",
+        "part_001.csv",
+        "part_002.csv",
+    ]
+    with pytest.raises(FetchError, match=r"matches 'part_009.csv' \(present: \['part_000"):
+        fetch_source(make_spec((), ("part_009.csv",)), settings)
+
+
+def test_unwritable_landing_area_is_reported_and_a_no_op_fetch_needs_no_write(
+    tmp_path, monkeypatch, settled
+):
+    settings = settings_for(tmp_path, "mirror")
+    parts = many_parts(settings, 3)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(settings.landing_dir / SLUG))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(landing.tempfile, "mkstemp", refuse)
+        with pytest.raises(LandingWriteError, match="demo_source: cannot write to the landing"):
+            fetch_source(PARTS, settings)
+    assert data_files(settings.landing_dir / SLUG) == []
+    assert not (settings.landing_dir / SLUG / "current.json").exists()
+
+    fetch_source(PARTS, settings)
+    monkeypatch.setattr(landing.tempfile, "mkstemp", refuse)
+    assert fetch_source(PARTS, settings).new_files == ()  # nothing to write: no error
+    write(parts["part_001.csv"], b"id;value\n1;2\n")
+    with pytest.raises(LandingWriteError, match="nothing was replaced"):
+        fetch_source(PARTS, settings)
+
+
+def test_many_files_land_together_and_one_bad_file_fails_the_fetch(tmp_path):
+    settings = settings_for(tmp_path, "mirror")
+    parts = many_parts(settings, 40)
+    write(parts["part_017.csv"], b"<!DOCTYPE html><html>maintenance</html>")
+    with pytest.raises(FetchError, match=r"mirror file .*part_017.csv: served an HTML page"):
+        fetch_source(PARTS, settings)
+    slug_dir = settings.landing_dir / SLUG
+    assert not (slug_dir / "current.json").exists()
+    assert [p.name for p in slug_dir.iterdir() if p.name.startswith(".")] == []
+    assert not any("part_017" in name for name in data_files(slug_dir))
+    for name in data_files(slug_dir):  # whatever landed meanwhile is complete
+        meta = json.loads((slug_dir / f"{name}.meta.json").read_text())
+        assert hashlib.sha256((slug_dir / name).read_bytes()).hexdigest() == meta["sha256"]
+
+    write(parts["part_017.csv"], b"id;value\n17;289\n")
+    report = fetch_source(PARTS, settings)
+    assert len(report.files) == 40 and len(data_files(slug_dir)) == 40
+    for f in report.files:
+        assert f.path.read_bytes() == parts[f.file_name].read_bytes()
+
+
+def test_mirror_file_rewritten_while_landing_is_refused(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path, "mirror")
+    parts = many_parts(settings, 3)
+
+    def rewrite(path: Path) -> None:
+        if path.name == "part_001.csv":
+            with path.open("ab") as fh:
+                fh.write(b"1;1\n")
+
+    OpenCounter(monkeypatch, on_open=rewrite)
+    with pytest.raises(FetchError, match=r"part_001.csv changed while it was being landed"):
+        fetch_source(PARTS, settings)
+    slug_dir = settings.landing_dir / SLUG
+    assert not any("part_001" in name for name in data_files(slug_dir))
+    assert [p.name for p in slug_dir.iterdir() if p.name.startswith(".")] == []
+    assert not (slug_dir / "current.json").exists()
+    assert parts["part_001.csv"].exists()
+
+
+def test_stale_temporaries_are_swept(tmp_path):
+    settings = settings_for(tmp_path, "mirror")
+    many_parts(settings, 2)
+    slug_dir = settings.landing_dir / SLUG
+    old = write(slug_dir / ".landing-killed.part", b"half a file")
+    old_sidecar = write(slug_dir / ".x.csv.meta.json.abc.tmp", b"{")
+    (slug_dir / ".fetch-killed").mkdir()
+    write(slug_dir / ".fetch-killed" / "body", b"partial")
+    write(slug_dir / ".landing-running.part", b"being written")
+    foreign = write(slug_dir / ".someone-else", b"not ours")
+    two_hours_ago = time.time() - 7200
+    for path in (old, old_sidecar, slug_dir / ".fetch-killed", foreign):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    fetch_source(PARTS, settings)
+    left = sorted(p.name for p in slug_dir.iterdir() if p.name.startswith("."))
+    assert left == [".landing-running.part", ".someone-else"]
+
+
+def reference_history(slug_dir: Path) -> list[LandedFile]:
+    """What `landed_history` returned before it had an index: every sidecar, read."""
+    found = []
+    for meta_path in slug_dir.glob("*.meta.json"):
+        meta = json.loads(meta_path.read_text())
+        found.append(
+            LandedFile(
+                slug=SLUG,
+                file_name=meta["file_name"],
+                path=meta_path.with_name(meta_path.name[: -len(".meta.json")]),
+                sha256=meta["sha256"],
+                size=meta["size"],
+                url=meta["url"],
+                upstream_url=meta.get("upstream_url"),
+                fetched_at=meta["fetched_at"],
+                mode=meta["mode"],
+                new=False,
+            )
+        )
+    return sorted(found, key=lambda f: (f.fetched_at, f.path.name))
+
+
+def test_landed_history_is_a_checked_view_of_the_sidecars(tmp_path):
+    landing_dir = tmp_path / "landing"
+    slug_dir = landing_dir / SLUG
+    src = tmp_path / "in" / "a__b.csv"
+    for day, data in ((3, b"x\n1\n"), (1, b"x\n2\n"), (2, b"x\n1\n"), (2, b"x\n3\n")):
+        write(src, data)
+        land_file(
+            landing_dir,
+            SLUG,
+            src.name,
+            src,
+            url="file:///x",
+            upstream_url=None,
+            mode="mirror",
+            fetched_at=datetime(2025, 1, day, tzinfo=UTC),
+        )
+    # A sidecar whose name this module did not choose is still part of the history.
+    legacy = write(slug_dir / "legacy.csv", ROME_CSV)
+    write(
+        slug_dir / "legacy.csv.meta.json",
+        json.dumps(
+            {
+                "file_name": "rome.csv",
+                "sha256": hashlib.sha256(ROME_CSV).hexdigest(),
+                "size": len(ROME_CSV),
+                "url": "file:///legacy",
+                "fetched_at": "2020-01-01T00:00:00Z",
+                "mode": "mirror",
+            }
+        ).encode(),
+    )
+    history = landed_history(landing_dir, SLUG)
+    assert list(history) == reference_history(slug_dir)
+    assert len(history) == 4 and history[0].path == legacy
+    assert landed_history(landing_dir, SLUG) == history  # from the memo, same answer
+
+    # The index finds the legacy landing: the same bytes under that name land nothing.
+    again = land_file(
+        landing_dir,
+        SLUG,
+        "rome.csv",
+        write(tmp_path / "rome.csv", ROME_CSV),
+        url="file:///y",
+        upstream_url=None,
+        mode="mirror",
+    )
+    assert again == history[0]
+
+    # A sidecar edited in place, or removed, is seen at once: the memo is checked.
+    meta_path = Path(f"{history[1].path}.meta.json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "fetched_at": "2030-01-01T00:00:00Z"}))
+    history_after = landed_history(landing_dir, SLUG)
+    assert list(history_after) == reference_history(slug_dir)
+    assert history_after[-1].fetched_at == "2030-01-01T00:00:00Z"
+    Path(f"{history[2].path}.meta.json").unlink()
+    assert list(landed_history(landing_dir, SLUG)) == reference_history(slug_dir)
+
+    meta_path.write_text("{")
+    with pytest.raises(FetchError, match="unreadable landing sidecar"):
+        landed_history(landing_dir, SLUG)
+
+
+def test_data_file_without_sidecar_is_landed_again(tmp_path):
+    """A fetch killed between the data rename and the sidecar leaves bytes nobody sees."""
+    landing_dir = tmp_path / "landing"
+    src = write(tmp_path / "rome.csv", ROME_CSV)
+    when = datetime(2025, 5, 1, tzinfo=UTC)
+    first = land_file(
+        landing_dir,
+        SLUG,
+        "rome.csv",
+        src,
+        url="file:///x",
+        upstream_url=None,
+        mode="mirror",
+        fetched_at=when,
+    )
+    Path(f"{first.path}.meta.json").unlink()
+    assert landed_history(landing_dir, SLUG) == ()
+    again = land_file(
+        landing_dir,
+        SLUG,
+        "rome.csv",
+        src,
+        url="file:///x",
+        upstream_url=None,
+        mode="mirror",
+        fetched_at=when,
+    )
+    assert again.new and again.path == first.path
+    assert landed_history(landing_dir, SLUG) == (LandedFile(**{**again.__dict__, "new": False}),)
+
+
+KILLED_FETCH = """
+import sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from assets.sources import landing
+from assets.sources.spec import SourceSpec
+from pipelines.settings import Settings
+
+real = landing._open_source
+
+class Slow:
+    def __init__(self, fh):
+        self.fh = fh
+    def readinto(self, buffer):
+        time.sleep(0.05)
+        return self.fh.readinto(buffer)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        self.fh.close()
+
+landing._open_source = lambda path: Slow(real(path))
+landing.COPY_CHUNK = 64
+settings = Settings(
+    warehouse_dir=Path({warehouse!r}), mirror_dir=Path({mirror!r}), mode="mirror",
+    duckdb_path=Path({warehouse!r}) / "w.duckdb", http_timeout_s=5, max_download_bytes=2**20,
+)
+spec = SourceSpec(
+    slug={slug!r}, publisher="p", title="t", landing_page="https://example.org",
+    licence="l", cadence="yearly", downloads=(), mirror_patterns=("part_*.csv",),
+)
+landing.fetch_source(spec, settings)
+"""
+
+
+def test_fetch_killed_midway_leaves_nothing_visible_that_is_partial(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path, "mirror")
+    parts = many_parts(settings, 40)
+    slug_dir = settings.landing_dir / SLUG
+    script = KILLED_FETCH.format(
+        root=str(PROJECT_ROOT),
+        warehouse=str(settings.warehouse_dir),
+        mirror=str(settings.mirror_dir),
+        slug=SLUG,
+    )
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and child.poll() is None:
+            if slug_dir.is_dir() and len(list(slug_dir.glob("*.meta.json"))) >= 5:
+                break
+            time.sleep(0.01)
+        assert child.poll() is None, "the fetch ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+
+    assert not (slug_dir / "current.json").exists(), "a killed fetch never moves the pointer"
+    assert len(data_files(slug_dir)) < 40
+    for meta_path in slug_dir.glob("*.meta.json"):
+        meta = json.loads(meta_path.read_text())
+        data = meta_path.with_name(meta["data_file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == meta["sha256"]
+    assert all(f.path.is_file() for f in landed_history(settings.landing_dir, SLUG))
+
+    monkeypatch.setattr(landing, "STALE_TEMP_S", 0.0)  # the killed fetch's leftovers
+    report = fetch_source(PARTS, settings)
+    assert [p.name for p in slug_dir.iterdir() if p.name.startswith(".")] == []
+    assert len(report.files) == 40
+    for f in current_files(settings.landing_dir, SLUG):
+        assert f.path.read_bytes() == parts[f.file_name].read_bytes()
