@@ -4,6 +4,7 @@ contracts, drift, and the live fetch against the fake API on 127.0.0.1."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,12 +200,49 @@ def test_drift_added_fields_and_renamed_file_still_parse(tmp_path: Path):
     assert frame["value"].tolist()[0] == "4750"
 
 
+ENTRY = SPEC_ANSWER["listeValeursParPeriode"][1]
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
         ({"listeValeursParPeriode": []}, "no codeIndicateur"),
+        ({"datMaj": "x", "listeValeursParPeriode": [ENTRY]}, "no codeIndicateur.*'datMaj'"),
+        ({"codeIndicateur": " ", "listeValeursParPeriode": [ENTRY]}, "no codeIndicateur"),
         ({"codeIndicateur": "DE_1", "listeValeursParPeriode": {}}, "is not a list"),
+        ({"codeIndicateur": "DE_1", "listeValeursParPeriode": "x"}, "is not a list"),
+        ({"codeIndicateur": "DE_1", "listeValeursParPeriode": None}, "is not a list"),
+        (
+            {"codeIndicateur": "DE_1", "listeValeursParPeriode": [ENTRY, 1]},
+            r"listeValeursParPeriode\[1\] is not an object",
+        ),
+        (
+            {"codeIndicateur": "DE_1", "listeValeursParPeriode": [ENTRY, None]},
+            r"listeValeursParPeriode\[1\] is not an object",
+        ),
+        (
+            {
+                "codeIndicateur": "DE_1",
+                "listeValeursParPeriode": [{**ENTRY, "listeValeurParCaract": {"a": 1}}],
+            },
+            r"listeValeursParPeriode\[0\]\.listeValeurParCaract is not a list",
+        ),
+        (
+            {
+                "codeIndicateur": "DE_1",
+                "listeValeursParPeriode": [{**ENTRY, "listeValeurParCaract": [{}, None]}],
+            },
+            r"listeValeurParCaract\[1\] is not an object",
+        ),
+        (
+            {
+                "codeIndicateur": "DE_1",
+                "listeValeursParPeriode": [{**ENTRY, "listeValeurParCaract": ["H"]}],
+            },
+            r"listeValeurParCaract\[0\] is not an object",
+        ),
         ({"resultats": []}, "neither an IndicateurRetour"),
+        ([SPEC_ANSWER], "neither an IndicateurRetour.*found list"),
     ],
 )
 def test_broken_answers_raise_naming_the_file(tmp_path: Path, document, message):
@@ -212,8 +250,31 @@ def test_broken_answers_raise_naming_the_file(tmp_path: Path, document, message)
     landed = land_file(
         tmp_path / "l", mt.SLUG, src.name, src, url="x", upstream_url=None, mode="live"
     )
+    good = land_dir(MIRROR, tmp_path / "l", {"synthetic__stat-demandeurs__NAT__2024.json.gz"})
     with pytest.raises(ParseError, match=message) as err:
-        mt.parse([landed])
+        mt.parse([*good, landed], stage_dir=tmp_path / "stage")
+    assert "odd.json" in str(err.value) and mt.SLUG in str(err.value)
+    assert not list((tmp_path / "stage").iterdir())  # nothing staged is left behind
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"codeIndicateur": ', "is not a JSON document"),
+        (b"", "is not a JSON document"),
+        (json.dumps(SPEC_ANSWER).encode() * 2, "is not a JSON document.*Extra data"),
+        (b'{"codeIndicateur": "D\xe9", "listeValeursParPeriode": []}', "is not a JSON document"),
+        (gzip.compress(json.dumps(SPEC_ANSWER).encode())[:-12], "broken gzip file"),
+    ],
+)
+def test_unreadable_files_raise_naming_the_file(tmp_path: Path, data, message):
+    src = tmp_path / "odd.json"
+    src.write_bytes(data)
+    landed = land_file(
+        tmp_path / "l", mt.SLUG, src.name, src, url="x", upstream_url=None, mode="live"
+    )
+    with pytest.raises(ParseError, match=message) as err:
+        mt.parse([landed], stage_dir=tmp_path / "stage")
     assert "odd.json" in str(err.value) and mt.SLUG in str(err.value)
 
 

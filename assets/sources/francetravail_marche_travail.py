@@ -16,23 +16,32 @@ Secret values: an entry whose principal value (`valeurPrincipaleNombre` / `Monta
 `Taux`) is absent or null is statistically secret; raw keeps it with `value` NULL and
 `value_masked` true, never 0. The mirror is generated (see synthetic_francetravail.py);
 rows from `synthetic__*` files carry `synthetic = true`.
+
+The answers are parsed by DuckDB, not row by row in Python: national volumes are tens of
+millions of rows, which DuckDB streams to Parquet in bounded memory several times faster
+than building one Python dict per row could.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import shutil
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from assets.sources.francetravail_api import (
     API_HOST,
+    GZIP_MAGIC,
     REQUIRED_ENV,
     SCOPES_MARCHE_TRAVAIL,
     TOKEN_HOST,
@@ -98,6 +107,11 @@ SPEC = SourceSpec(
     synthetic=True,
     extra_hosts=(API_HOST, TOKEN_HOST),
     requires_env=REQUIRED_ENV,
+    # Quarterly statistics, out about five weeks after the quarter; credentialed API: no
+    # cheap release probe, the schedule is the check.
+    schedule="0 6 5 2,5,8,11 *",
+    max_age=timedelta(days=120),
+    release_probe="none",
 )
 
 ROME_OR_FAP = r"^(?:[A-N][0-9]{4}|[A-Z][0-9][A-Z][0-9]{2})$"
@@ -193,8 +207,9 @@ MAIN_VALUES = (
     ("valeurPrincipaleRang", "rang"),
 )
 CHARACTERISTIC_VALUES = (("nombre", "nombre"), ("montant", "montant"), ("taux", "taux"))
-# Text some publishers put where a secret number would be.
-MASK_TOKENS = frozenset({"*", "s", "nd", "n.d.", "secret", "c", ""})
+# A value is kept when its text matches NUMBER; anything else (null, the "*", "s", "nd",
+# "n.d.", "secret", "c" or "" some publishers put where a secret number would be) is
+# NULL with `value_masked` true.
 
 
 # ------------------------------------------------------------------------------ parsing
@@ -211,16 +226,6 @@ def _text(value: object) -> str | None:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     return str(value).strip()
-
-
-def _number(value: object) -> tuple[str | None, bool]:
-    """(text, masked): None, missing or a secret token is masked."""
-    text = _text(value)
-    if text is None or text.lower() in MASK_TOKENS:
-        return None, True
-    if not re.fullmatch(NUMBER, text):
-        return None, True
-    return text, False
 
 
 _QUARTER = re.compile(r"^(\d{4})T([1-4])$")
@@ -242,15 +247,199 @@ def period_start(period_type: str | None, code: str | None) -> str | None:
     return None
 
 
-def _main_value(entry: dict) -> tuple[str | None, str | None, bool]:
-    for key, kind in MAIN_VALUES:
-        if key in entry and entry[key] is not None:
-            text, masked = _number(entry[key])
-            return text, kind, masked
-    return None, None, True
+def _sql_text(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
 
 
-def _indicator_rows(document: dict, file_name: str) -> list[dict]:
+def _json_text(raw: str) -> str | None:
+    """`_text` for the JSON values SQL leaves to Python (objects, arrays, non-finite or
+    huge numbers): rare enough that reusing Python's own rule is the exact answer."""
+    return _text(json.loads(raw))
+
+
+# `_text`, the NUMBER test and `period_start` again, as DuckDB macros over fields read as
+# JSON, so that `12`, `12.0`, `"12.0"` and `"*"` reach them as written. A string loses
+# what `str.strip` strips (the slow `trim` only when an edge needs it); an integral float
+# prints as an integer and any other float through DuckDB's DOUBLE -> VARCHAR, which is
+# the shortest round-trip form like Python's repr. RE2's `\p{Nd}` is Python's `\d`.
+_WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+_PERIOD = r"^(\p{Nd}{4})(?:T([1-4])|(?:M|-)?(0[1-9]|1[0-2]))?$"
+_MACROS = (
+    f"""
+    create macro jtext(x) as (
+        case
+            when x is null then null
+            when starts_with(x::varchar, '"') then (
+                case
+                    when contains(x::varchar, '\\')
+                        or not (x::varchar between '"!' and ('"' || chr(127)))
+                        or not ((x::varchar)[-2] between '!' and chr(127))
+                    then trim(json_extract_string(x, '$'), {_sql_text(_WHITESPACE)})
+                    else substr(x::varchar, 2, length(x::varchar) - 2)
+                end)
+            else (
+                case json_type(x)
+                    when 'UBIGINT' then x::varchar
+                    when 'BIGINT' then x::varchar
+                    when 'BOOLEAN' then x::varchar
+                    when 'DOUBLE' then (
+                        case
+                            when isfinite(x::double) and x::double <> trunc(x::double)
+                            then x::double::varchar
+                            when abs(x::double) < 1e18 then x::double::bigint::varchar
+                            else json_text(x::varchar)
+                        end)
+                    else json_text(x::varchar)
+                end)
+        end)
+    """,
+    f"create macro jnumber(t) as (case when regexp_full_match(t, {_sql_text(NUMBER)}) then t end)",
+    """
+    create macro pstart(ptype, parts) as (
+        case
+            when parts.y = '' then null
+            when parts.q <> '' then parts.y || '-' || ['01', '04', '07', '10'][parts.q::integer]
+                || '-01'
+            when parts.m <> '' then parts.y || '-' || parts.m || '-01'
+            when upper(coalesce(ptype, '')) <> 'MOIS' then parts.y || '-01-01'
+        end)
+    """,
+)
+
+_ENTRY_TEXTS = {  # output column <- ValeursParPeriode field taken as text
+    "activity_type": "codeTypeActivite",
+    "activity_code": "codeActivite",
+    "activity_label": "libActivite",
+    "territory_type": "codeTypeTerritoire",
+    "territory_code": "codeTerritoire",
+    "territory_label": "libTerritoire",
+    "period_type": "codeTypePeriode",
+    "period_code": "codePeriode",
+    "period_label": "libPeriode",
+    "nomenclature_code": "codeNomenclature",
+    "nomenclature_label": "libNomenclature",
+    "value_name": "valeurPrincipaleNom",
+    "updated_at": "datMaj",
+}
+
+
+def _json_struct(fields: Iterable[str], *extra: str) -> str:
+    return "STRUCT(" + ", ".join([*(f'"{f}" JSON' for f in fields), *extra]) + ")"
+
+
+_CHARACTERISTIC_TYPE = _json_struct(
+    ("codeTypeCaract", "codeCaract", "libCaract", *dict(CHARACTERISTIC_VALUES), "pourcentage")
+)
+_ENTRY_TYPE = _json_struct(
+    (
+        *_ENTRY_TEXTS.values(),
+        *dict(MAIN_VALUES),
+        "valeurSecondairePourcentage",
+        "valeurSecondaireNombre",
+    ),
+    f'"listeValeurParCaract" {_CHARACTERISTIC_TYPE}[]',
+)
+_DOCUMENT_COLUMNS = (
+    "{codeIndicateur: 'JSON', codeFamille: 'JSON', datMaj: 'JSON', "
+    f"listeValeursParPeriode: '{_ENTRY_TYPE}[]'}}"
+)
+# DuckDB holds an answer whole and sizes its read buffers on `maximum_object_size`: the
+# largest landed answer is measured (gzip keeps the decompressed size in its last 4
+# bytes), from DuckDB's own minimum up to a ceiling that bounds the buffers' memory.
+MIN_ANSWER_BYTES = 16 * 2**20
+MAX_ANSWER_BYTES = 256 * 2**20
+DUCKDB_MEMORY = "1500MB"
+
+
+def _value_sql(row: str, fields: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """(kind, value) SQL: the first of `fields` present and not null, as a NUMBER."""
+    kind = " ".join(f"when {row}.{key} is not null then '{name}'" for key, name in fields)
+    first = ", ".join(f"{row}.{key}" for key, _ in fields)
+    return f"case {kind} end", f"jnumber(jtext(coalesce({first})))"
+
+
+def _indicators_sql(reads: str, target: Path) -> str:
+    """COPY of every indicator row to `target`, in file, entry, characteristic order.
+
+    Nothing in it reorders rows (no join, no sort: an answer finds its landed file by
+    `file_index` in the `pages` variable), so DuckDB keeps the read order and memory stays
+    flat. Entries and then characteristics are unnested in place, so entry fields are
+    computed once per entry; an entry's first row number is the position of its row in
+    the answer's flattened (entry, characteristics...) list.
+    """
+    main_kind, main_value = _value_sql("e", MAIN_VALUES)
+    item_kind, item_value = _value_sql("c", CHARACTERISTIC_VALUES)
+    fault = f"'{SLUG}: cannot read ' || page.path"  # worded by `_unreadable`
+    entry_columns = [
+        *(f"jtext(e.{field}) as {column}" for column, field in _ENTRY_TEXTS.items()),
+        f"regexp_extract(upper(jtext(e.codePeriode)), {_sql_text(_PERIOD)}, ['y', 'q', 'm'])"
+        " as period_parts",
+        f"{main_kind} as entry_value_kind",
+        f"{main_value} as entry_value",
+        "jnumber(jtext(e.valeurSecondairePourcentage)) as entry_value_pct",
+        "jnumber(jtext(e.valeurSecondaireNombre)) as entry_secondary_count",
+    ]
+    columns = {
+        "indicator_code": f"case when e_missing or (k > 0 and c is null) then error({fault}) "
+        "else code end",
+        "indicator_family": "family",
+        **{column: column for column in _ENTRY_TEXTS},
+        "period_start": "period_start",
+        "characteristic_type": "jtext(c.codeTypeCaract)",
+        "characteristic_code": "jtext(c.codeCaract)",
+        "characteristic_label": "jtext(c.libCaract)",
+        "value_kind": f"case when k = 0 then entry_value_kind else {item_kind} end",
+        "value": "value",
+        "value_masked": "value is null",
+        "value_pct": "case when k = 0 then entry_value_pct else jnumber(jtext(c.pourcentage)) end",
+        "secondary_count": "case when k = 0 then entry_secondary_count end",
+        "updated_at": "updated_at",
+        "synthetic": "page.synthetic",
+    }
+    return f"""
+    copy (
+        with documents as (
+            select getvariable('pages')[file_index + 1] as page, jtext(codeIndicateur) as code,
+                jtext(codeFamille) as family, jtext(datMaj) as document_updated_at,
+                listeValeursParPeriode as entries,
+                flatten(list_transform(listeValeursParPeriode, lambda e: list_resize(
+                    [true], 1 + coalesce(len(e.listeValeurParCaract), 0), false))) as first_rows
+            from ({reads})
+        ),
+        entries as (
+            select page, family, document_updated_at,
+                case when len(entries) > 0 and coalesce(code, '') = '' then error({fault})
+                    else code end as code,
+                unnest(entries) as e,
+                unnest(list_where(generate_series(1, len(first_rows)), first_rows)) as first_row
+            from documents
+        ),
+        entry_values as (
+            select page, family, document_updated_at, code, first_row, e is null as e_missing,
+                coalesce(e.listeValeurParCaract, []) as items,
+                {", ".join(entry_columns)}
+            from entries
+        ),
+        entry_rows as (
+            select * exclude (period_parts, items, updated_at, document_updated_at),
+                pstart(period_type, period_parts) as period_start,
+                coalesce(nullif(updated_at, ''), document_updated_at) as updated_at,
+                unnest(list_prepend(null, items)) as c,
+                unnest(generate_series(0, len(items))) as k
+            from entry_values
+        )
+        select {", ".join(f"{columns[c]} as {c}" for c in INDICATOR_COLUMNS)},
+            page._source_file, page._source_url, page._fetched_at, page._sha256,
+            first_row + k as _row_number
+        from (
+            select *, case when k = 0 then entry_value else {item_value} end as value
+            from entry_rows
+        )
+    ) to {_sql_text(target)} (format parquet)
+    """
+
+
+def _check_indicators(document: dict, file_name: str) -> None:
     code = _text(document.get("codeIndicateur"))
     if not code:
         raise ParseError(
@@ -260,69 +449,18 @@ def _indicator_rows(document: dict, file_name: str) -> list[dict]:
     entries = document.get("listeValeursParPeriode")
     if not isinstance(entries, list):
         raise ParseError(f"{SLUG}: {file_name}: listeValeursParPeriode is not a list")
-    family = _text(document.get("codeFamille"))
-    synthetic = is_synthetic_file(file_name)
-    rows = []
     for position, entry in enumerate(entries):
+        where = f"{SLUG}: {file_name}: listeValeursParPeriode[{position}]"
         if not isinstance(entry, dict):
-            raise ParseError(
-                f"{SLUG}: {file_name}: listeValeursParPeriode[{position}] is not an object"
-            )
-        ptype = _text(entry.get("codeTypePeriode"))
-        pcode = _text(entry.get("codePeriode"))
-        value, kind, masked = _main_value(entry)
-        pct, _ = _number(entry.get("valeurSecondairePourcentage"))
-        secondary, _ = _number(entry.get("valeurSecondaireNombre"))
-        base = {
-            "indicator_code": code,
-            "indicator_family": family,
-            "activity_type": _text(entry.get("codeTypeActivite")),
-            "activity_code": _text(entry.get("codeActivite")),
-            "activity_label": _text(entry.get("libActivite")),
-            "territory_type": _text(entry.get("codeTypeTerritoire")),
-            "territory_code": _text(entry.get("codeTerritoire")),
-            "territory_label": _text(entry.get("libTerritoire")),
-            "period_type": ptype,
-            "period_code": pcode,
-            "period_label": _text(entry.get("libPeriode")),
-            "period_start": period_start(ptype, pcode),
-            "nomenclature_code": _text(entry.get("codeNomenclature")),
-            "nomenclature_label": _text(entry.get("libNomenclature")),
-            "characteristic_type": None,
-            "characteristic_code": None,
-            "characteristic_label": None,
-            "value_name": _text(entry.get("valeurPrincipaleNom")),
-            "value_kind": kind,
-            "value": value,
-            "value_masked": masked,
-            "value_pct": pct,
-            "secondary_count": secondary,
-            "updated_at": _text(entry.get("datMaj")) or _text(document.get("datMaj")),
-            "synthetic": synthetic,
-        }
-        rows.append(base)
-        for item in entry.get("listeValeurParCaract") or ():
-            c_value, c_kind, c_masked = None, None, True
-            for key, c_name in CHARACTERISTIC_VALUES:
-                if key in item and item[key] is not None:
-                    c_value, c_masked = _number(item[key])
-                    c_kind = c_name
-                    break
-            c_pct, _ = _number(item.get("pourcentage"))
-            rows.append(
-                {
-                    **base,
-                    "characteristic_type": _text(item.get("codeTypeCaract")),
-                    "characteristic_code": _text(item.get("codeCaract")),
-                    "characteristic_label": _text(item.get("libCaract")),
-                    "value_kind": c_kind,
-                    "value": c_value,
-                    "value_masked": c_masked,
-                    "value_pct": c_pct,
-                    "secondary_count": None,
-                }
-            )
-    return rows
+            raise ParseError(f"{where} is not an object")
+        items = entry.get("listeValeurParCaract")
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise ParseError(f"{where}.listeValeurParCaract is not a list")
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ParseError(f"{where}.listeValeurParCaract[{index}] is not an object")
 
 
 def _rome_fap_rows(document: dict, file_name: str) -> list[dict]:
@@ -341,15 +479,124 @@ def _rome_fap_rows(document: dict, file_name: str) -> list[dict]:
     ]
 
 
-def _frame(rows: list[dict], columns: Iterable[str]) -> pd.DataFrame:
-    columns = list(columns)
-    frame = pd.DataFrame(rows, columns=columns)
-    for column in columns:
-        if column in ("value_masked", "synthetic"):
-            frame[column] = frame[column].astype(bool)
-        else:
-            frame[column] = frame[column].astype("string")
+def _rome_fap_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(CONTRACTS["rome_fap"].columns))
+    for column in frame.columns:
+        frame[column] = frame[column].astype(bool if column == "synthetic" else "string")
     return frame
+
+
+def _read_in_python(landed: LandedFile) -> tuple[str, pd.DataFrame | None]:
+    """(table, rome_fap frame) of one answer, read and checked in Python.
+
+    For the answers DuckDB made no indicator row of (the ROME -> FAP referential, empty
+    or odd answers), and to put Python's words on a fault DuckDB stopped at.
+    """
+    document = read_json(landed, slug=SLUG)
+    if isinstance(document, dict) and "listeValeursParPeriode" in document:
+        _check_indicators(document, landed.file_name)
+        return "indicators", None
+    if isinstance(document, dict) and "romeFapList" in document:
+        frame = _rome_fap_frame(_rome_fap_rows(document, landed.file_name))
+        return "rome_fap", add_provenance(frame, landed)
+    keys = sorted(document)[:12] if isinstance(document, dict) else type(document).__name__
+    raise ParseError(
+        f"{SLUG}: {landed.file_name} is neither an IndicateurRetour "
+        f"(listeValeursParPeriode) nor a ListeRomeFap (romeFapList); found {keys}"
+    )
+
+
+def _unreadable(exc: Exception, files: tuple[LandedFile, ...]) -> ParseError:
+    """The ParseError for an answer DuckDB could not read, worded by Python if it can."""
+    message = str(exc).splitlines()[0]
+    named = [f for f in files if str(f.path) in message]
+    if not named:
+        return ParseError(f"{SLUG}: the landed answers cannot be read ({message})")
+    landed = max(named, key=lambda f: len(str(f.path)))
+    _read_in_python(landed)  # raises with the file and the faulty field named
+    return ParseError(f"{SLUG}: {landed.file_name} is not a readable API answer ({message})")
+
+
+def _read_plan(files: tuple[LandedFile, ...]) -> tuple[list[tuple[bool, list[str]]], int]:
+    """Runs of consecutive answers alike (gzip or not), and the largest answer in bytes.
+
+    Python takes a file for gzip by its first bytes, DuckDB by its name, so DuckDB is
+    told; one read per run keeps `file_index` counting the files in order.
+    """
+    runs: list[tuple[bool, list[str]]] = []
+    largest = MIN_ANSWER_BYTES
+    for landed in files:
+        with landed.path.open("rb") as fh:
+            gz = fh.read(2) == GZIP_MAGIC
+            size = fh.seek(0, os.SEEK_END)
+            if gz and size >= 6:
+                fh.seek(-4, os.SEEK_END)
+                # deflate expands at most ~1032 times: a larger claim is a broken trailer
+                size = min(int.from_bytes(fh.read(4), "little"), 1032 * size)
+        largest = max(largest, min(size + 1, MAX_ANSWER_BYTES))
+        if not runs or runs[-1][0] != gz:
+            runs.append((gz, []))
+        runs[-1][1].append(str(landed.path))
+    return runs, largest
+
+
+def _stage_indicators(files: tuple[LandedFile, ...], target: Path, spill: Path) -> list[tuple]:
+    """Write the indicator rows of `files` to `target`; (file name, sha256, rows, last row
+    number) for each answer that gave rows."""
+    import duckdb
+
+    runs, largest = _read_plan(files)
+    reads, offset = [], 0
+    for gz, paths in runs:
+        reads.append(
+            f"""
+            select cast(file_index as bigint) + {offset} as file_index, codeIndicateur,
+                codeFamille, datMaj, listeValeursParPeriode
+            from read_json([{", ".join(_sql_text(p) for p in paths)}],
+                columns = {_DOCUMENT_COLUMNS}, format = 'unstructured', records = true,
+                compression = '{"gzip" if gz else "none"}', maximum_object_size = {largest})
+            """
+        )
+        offset += len(paths)
+    pages = pd.DataFrame(
+        {
+            "path": [str(f.path) for f in files],
+            "file_order": range(len(files)),
+            "_source_file": [f.file_name for f in files],
+            "_source_url": [f.upstream_url or f.url for f in files],
+            "_fetched_at": [
+                pd.Timestamp(f.fetched_at).tz_convert("UTC").tz_localize(None) for f in files
+            ],
+            "_sha256": [f.sha256 for f in files],
+            "synthetic": [is_synthetic_file(f.file_name) for f in files],
+        }
+    )
+    con = duckdb.connect()
+    try:
+        con.execute(f"set memory_limit = '{DUCKDB_MEMORY}'")
+        con.execute(f"set temp_directory = {_sql_text(spill)}")
+        con.execute("set preserve_insertion_order = true")  # the row order is the read order
+        con.create_function("json_text", _json_text, ["VARCHAR"], "VARCHAR")
+        for macro in _MACROS:
+            con.execute(macro)
+        con.register("pages_df", pages)
+        con.execute(
+            "set variable pages = (select list(p order by file_order) from (select * replace "
+            "(_fetched_at::timestamp as _fetched_at) from pages_df) p)"
+        )
+        try:
+            con.execute(_indicators_sql(" union all ".join(reads), target))
+        except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+            raise _unreadable(exc, files) from exc
+        return con.execute(
+            f"""
+            select _source_file, _sha256, count(*), max(_row_number)
+            from read_parquet({_sql_text(target)}) group by all
+            """
+        ).fetchall()
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def parse(
@@ -357,67 +604,49 @@ def parse(
 ) -> dict[str, ParsedTable | StagedTable]:
     """Every landed response into the long `indicators` table and `rome_fap`.
 
-    National volumes are tens of millions of indicator rows: each response is turned
-    into rows on its own and appended to a staged Parquet file under `stage_dir` (a
-    temporary directory by default), so memory holds one response at a time, never the
-    table (the factory validates the staged file with SQL, see `validation.StagedTable`).
+    DuckDB writes `indicators` to a staged Parquet file under `stage_dir` (a temporary
+    directory by default) that the factory validates with SQL (see
+    `validation.StagedTable`). The answers it made no row of are few and small: Python
+    reads them, which sorts the ROME -> FAP referential from empty answers and names the
+    fault in a broken one.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    files = tuple(files)
     stage_dir = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix=f"{SLUG}-"))
     stage_dir.mkdir(parents=True, exist_ok=True)
-    target = stage_dir / f"indicators.{uuid.uuid4().hex}.parquet"
-    writer: pq.ParquetWriter | None = None
-    indicator_rows = 0
-    fap_frames: list[pd.DataFrame] = []
-    used: dict[str, list[LandedFile]] = {t: [] for t in TABLES}
+    token = uuid.uuid4().hex
+    target = stage_dir / f"indicators.{token}.parquet"
     try:
+        per_file = _stage_indicators(files, target, stage_dir / f".duckdb-{token}") if files else []
+        listed = Counter((f.file_name, f.sha256) for f in files)
+        with_rows = set()
+        for name, sha256, rows, last in per_file:
+            # Row numbers restart at 1 in each document: more rows than the last number
+            # (times the listings of the file) means a file of several documents.
+            if rows != last * listed[name, sha256]:
+                landed = next(f for f in files if (f.file_name, f.sha256) == (name, sha256))
+                read_json(landed, slug=SLUG)
+                raise ParseError(f"{SLUG}: {name} holds more than one JSON document")
+            with_rows.add((name, sha256))
+        used: dict[str, list[LandedFile]] = {t: [] for t in TABLES}
+        fap_frames: list[pd.DataFrame] = []
         for landed in files:
-            document = read_json(landed, slug=SLUG)
-            if isinstance(document, dict) and "listeValeursParPeriode" in document:
-                frame = _frame(_indicator_rows(document, landed.file_name), INDICATOR_COLUMNS)
-                del document
-                chunk = pa.Table.from_pandas(add_provenance(frame, landed), preserve_index=False)
-                if writer is None:
-                    schema = pa.schema(
-                        [
-                            f.with_type(pa.string()) if pa.types.is_null(f.type) else f
-                            for f in chunk.schema
-                        ]
-                    )
-                    writer = pq.ParquetWriter(target, schema)
-                writer.write_table(chunk.cast(writer.schema))
-                indicator_rows += len(frame)
+            if (landed.file_name, landed.sha256) in with_rows:
                 used["indicators"].append(landed)
-            elif isinstance(document, dict) and "romeFapList" in document:
-                frame = _frame(
-                    _rome_fap_rows(document, landed.file_name), CONTRACTS["rome_fap"].columns
-                )
-                fap_frames.append(add_provenance(frame, landed))
-                used["rome_fap"].append(landed)
-            else:
-                keys = (
-                    sorted(document)[:12] if isinstance(document, dict) else type(document).__name__
-                )
+                continue
+            table, frame = _read_in_python(landed)
+            used[table].append(landed)
+            if frame is not None:
+                fap_frames.append(frame)
+        for table in TABLES:
+            if not used[table]:
                 raise ParseError(
-                    f"{SLUG}: {landed.file_name} is neither an IndicateurRetour "
-                    f"(listeValeursParPeriode) nor a ListeRomeFap (romeFapList); found {keys}"
+                    f"{SLUG}: no landed file holds the {table} table "
+                    f"({'an IndicateurRetour' if table == 'indicators' else 'a ListeRomeFap'})"
                 )
     except BaseException:
-        if writer is not None:
-            writer.close()
         target.unlink(missing_ok=True)
         raise
-    if writer is not None:
-        writer.close()
-    for table in TABLES:
-        if not used[table]:
-            target.unlink(missing_ok=True)
-            raise ParseError(
-                f"{SLUG}: no landed file holds the {table} table "
-                f"({'an IndicateurRetour' if table == 'indicators' else 'a ListeRomeFap'})"
-            )
+    indicator_rows = sum(rows for _name, _sha256, rows, _last in per_file)
     fap = pd.concat(fap_frames, ignore_index=True)
     logger.info(
         "%s: parsed indicators (%d rows), rome_fap (%d rows)", SLUG, indicator_rows, len(fap)
