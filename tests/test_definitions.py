@@ -74,6 +74,7 @@ EXPECTED_ASSETS = {
     "int_market__job_group_departement",
     "int_market__rome_fap_tension",
     "int_offers__active_months",
+    "int_offers__offers",
     "exports/diagnostic_tables",
 }
 
