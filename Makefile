@@ -35,8 +35,9 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 run: setup
 	$(BIN)/tremplin run
 
+# Two workers on two cores: the end-to-end and fault tests are whole pipeline runs.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 test-faults: setup
 	$(BIN)/python -m pytest -m faults
