@@ -12,12 +12,16 @@ was published, from which sources, with which tool versions. The rules this modu
   moves with one `os.replace` of a symlink: a reader sees the old export or the new one, never
   a mix, and a failed run leaves the previous export byte-identical;
 - publishing unchanged content is a no-op, so a scheduled run does not mint a new vintage
-  every time.
+  every time;
+- when the inputs (the warehouse file, the tables, the dbt docs, this code) are exactly those
+  the current `latest` was exported from (`export_fingerprint`, recorded in
+  `exports/.latest-inputs.json`), the tables are not even read again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import decimal
 import fcntl
@@ -31,6 +35,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -66,6 +71,9 @@ FETCH_BATCH_ROWS = 10_000
 _EXPORT_NAME = re.compile(r"^[a-z0-9_]+$")
 _TMP_PREFIX = ".tmp-"
 _LOCK_FILE = ".publish.lock"
+# What the current `latest` (or the held vintage) was exported from; see export_fingerprint.
+INPUTS_RECORD = ".latest-inputs.json"
+INPUTS_RECORD_KIND = "export"
 _FILE_KINDS = ("parquet", "jsonl", "schema")
 
 _INTEGER_TYPES = {
@@ -103,6 +111,8 @@ class ExportResult:
     `changed` is False when the content equals the current `latest` (or a vintage already
     held); `vintage` and `path` then name that existing export. `held` means the vintage was
     written but the publication gate kept `latest` where it was, for `hold_reasons`.
+    `unchanged_inputs` means the tables were not read at all: the inputs are those this
+    existing export was made from.
     """
 
     vintage: str
@@ -112,6 +122,7 @@ class ExportResult:
     manifest: dict
     held: bool = False
     hold_reasons: tuple[str, ...] = ()
+    unchanged_inputs: bool = False
 
 
 # --------------------------------------------------------------------------- JSON shape
@@ -817,6 +828,7 @@ def publish_export(
     log: logging.Logger | None = None,
     dbt_manifest: Path | None = None,
     gate: Any = None,
+    inputs_fingerprint: str | None = None,
 ) -> ExportResult:
     """Export `tables` (export name -> relation) from the warehouse and switch `latest`.
 
@@ -826,6 +838,11 @@ def publish_export(
     `gate` (assets.publication_gate.GatePolicy), a new vintage that fails it against the
     current `latest` is written but not promoted (`held`). Raises ExportError with `latest`
     left exactly as it was.
+
+    With `inputs_fingerprint` (see `export_fingerprint`), an export whose inputs are the
+    ones the current `latest` (or the held vintage) was made from returns that export
+    without reading the warehouse (`unchanged_inputs`); any other outcome is recorded
+    under that fingerprint once it is complete.
     """
     log = log or log_
     duckdb_path = Path(duckdb_path)
@@ -840,7 +857,6 @@ def publish_export(
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
-    models = _manifest_models(dbt_manifest, log)
 
     if not duckdb_path.is_file():
         raise ExportError(f"warehouse {duckdb_path} does not exist: run `tremplin build` first")
@@ -852,11 +868,19 @@ def publish_export(
             shutil.rmtree(stale, ignore_errors=True)
         for stale_link in exports_dir.glob(f"{LATEST}.tmp-*"):
             stale_link.unlink(missing_ok=True)
+        if inputs_fingerprint is not None:
+            kept = _unchanged_export(exports_dir, inputs_fingerprint, log)
+            if kept is not None:
+                return kept
+            from pipelines.fingerprint import remove_record
+
+            remove_record(exports_dir / INPUTS_RECORD)
+        models = _manifest_models(dbt_manifest, log)
         vintage = _vintage_for(exports_dir, now)
         tmp_dir = exports_dir / f"{_TMP_PREFIX}{vintage}-{secrets.token_hex(4)}"
         tmp_dir.mkdir()
         try:
-            return _publish_locked(
+            result = _publish_locked(
                 duckdb_path,
                 exports_dir,
                 tmp_dir,
@@ -871,6 +895,140 @@ def publish_export(
             )
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+        if inputs_fingerprint is not None:
+            _record_inputs(exports_dir, inputs_fingerprint, result)
+        return result
+
+
+def exporter_identity() -> dict:
+    """The export code (this module, the gate, the diff, the dbt docs reader) and the
+    package versions the manifest records; the export asset takes it when it is defined,
+    right after the import, so it describes the code that will run."""
+    import assets.dbt_manifest
+    import assets.export_diff
+    import assets.publication_gate
+    from pipelines.fingerprint import code_digest
+
+    code = code_digest(
+        sys.modules[__name__], assets.dbt_manifest, assets.export_diff, assets.publication_gate
+    )
+    return {"code": code, "versions": _package_versions()}
+
+
+def export_fingerprint(
+    duckdb_path: Path,
+    tables: Mapping[str, str],
+    *,
+    sources: list[dict] | None = None,
+    synthetic: bool = False,
+    dbt_manifest: Path | None = None,
+    gate: Any = None,
+    identity: dict | None = None,
+) -> str | None:
+    """What an export's content and outcome depend on: the warehouse file (path, size and
+    mtime: dbt replaces it on every build), the tables, the dbt docs that describe the
+    fields, the landed files named in the manifest, the gate and `exporter_identity()`.
+    None when the warehouse does not exist (nothing to compare)."""
+    from pipelines.fingerprint import canonical, digest, file_sha256, stat_of
+
+    warehouse = stat_of(duckdb_path)
+    if warehouse is None:
+        return None
+    manifest = Path(dbt_manifest) if dbt_manifest is not None else None
+    return digest(
+        {
+            "warehouse": {"path": str(Path(duckdb_path).resolve()), **warehouse},
+            "tables": dict(tables),
+            "sources": [
+                {
+                    "slug": item.get("slug"),
+                    "synthetic": item.get("synthetic"),
+                    "files": [[f.get("file_name"), f.get("sha256")] for f in item.get("files", [])],
+                }
+                for item in (sources or [])
+            ],
+            "synthetic": bool(synthetic),
+            "dbt_manifest": file_sha256(manifest) if manifest and manifest.is_file() else None,
+            "gate": canonical(gate),
+            **(identity or exporter_identity()),
+        }
+    )
+
+
+def _unchanged_export(exports_dir: Path, fingerprint: str, log: logging.Logger):
+    """The existing export made from these very inputs, if `latest` (and the held vintage,
+    when the gate held it) is still what was recorded; else None (export for real)."""
+    from pipelines.fingerprint import read_record
+
+    record = read_record(exports_dir / INPUTS_RECORD, kind=INPUTS_RECORD_KIND)
+    if record is None or record["fingerprint"] != fingerprint:
+        return None
+    link = exports_dir / LATEST
+    latest = os.readlink(link) if os.path.islink(link) else None
+    if latest is None or latest != record.get("latest"):
+        return None
+    try:
+        manifest = read_latest_manifest(exports_dir)
+    except ExportError:
+        return None
+    if not manifest or manifest.get("vintage") != latest or not _files_in_place(link, manifest):
+        return None
+    result = _existing_result(exports_dir / latest, manifest)
+    if record.get("held"):
+        held_dir = exports_dir / str(record.get("vintage"))
+        if held_dir.name in (latest, LATEST) or _read_publication(held_dir).get("status") != "held":
+            return None
+        try:
+            held_manifest = json.loads((held_dir / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not _files_in_place(held_dir, held_manifest):
+            return None
+        reasons = tuple(_read_publication(held_dir).get("reasons", ()))
+        result = _existing_result(held_dir, held_manifest, reasons=reasons)
+        log.warning(
+            "export inputs unchanged since %s: vintage %s is still held: %s",
+            record["recorded_at"],
+            held_dir.name,
+            "; ".join(reasons),
+        )
+    else:
+        log.info(
+            "export inputs unchanged since %s (same warehouse file, tables, docs and code): "
+            "latest stays %s, tables not read again",
+            record["recorded_at"],
+            latest,
+        )
+    return dataclasses.replace(result, unchanged_inputs=True)
+
+
+def _files_in_place(directory: Path, manifest: dict) -> bool:
+    """Every file the manifest lists is there with its size (a cheap sanity check; the
+    sha256s are verified by `tremplin check`)."""
+    try:
+        for entry in manifest["tables"].values():
+            for kind in _FILE_KINDS:
+                listed = entry["files"][kind]
+                if (Path(directory) / listed["path"]).stat().st_size != listed["bytes"]:
+                    return False
+    except (OSError, KeyError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _record_inputs(exports_dir: Path, fingerprint: str, result: ExportResult) -> None:
+    from pipelines.fingerprint import write_record
+
+    link = exports_dir / LATEST
+    write_record(
+        exports_dir / INPUTS_RECORD,
+        kind=INPUTS_RECORD_KIND,
+        fingerprint=fingerprint,
+        latest=os.readlink(link) if os.path.islink(link) else None,
+        vintage=result.vintage,
+        held=result.held,
+        hold_reasons=list(result.hold_reasons),
+    )
 
 
 def _manifest_models(dbt_manifest: Path | None, log: logging.Logger) -> dict:
@@ -1183,6 +1341,7 @@ def build_export_asset(modules):
     manifest_path = default_manifest_path()
     tables = tables_to_export(manifest_path)
     key = dg.AssetKey(["exports", "diagnostic_tables"])
+    identity = exporter_identity()
 
     @dg.asset(
         key=key,
@@ -1205,15 +1364,27 @@ def build_export_asset(modules):
     def diagnostic_tables(context):
         settings = get_settings()
         sources = source_entries(modules, settings.landing_dir)
+        selected = tables_to_export(manifest_path, log=context.log)
+        synthetic = any(s["synthetic"] for s in sources)
+        gate = GatePolicy.from_settings(settings)
         result = publish_export(
             settings.duckdb_path,
             settings.exports_dir,
-            tables=tables_to_export(manifest_path, log=context.log),
+            tables=selected,
             sources=sources,
-            synthetic=any(s["synthetic"] for s in sources),
+            synthetic=synthetic,
             log=context.log,
             dbt_manifest=manifest_path,
-            gate=GatePolicy.from_settings(settings),
+            gate=gate,
+            inputs_fingerprint=export_fingerprint(
+                settings.duckdb_path,
+                selected,
+                sources=sources,
+                synthetic=synthetic,
+                dbt_manifest=manifest_path,
+                gate=gate,
+                identity=identity,
+            ),
         )
         description = (
             f"vintage {result.vintage} held, latest unchanged: {'; '.join(result.hold_reasons)}"
@@ -1225,6 +1396,7 @@ def build_export_asset(modules):
                 "vintage": result.vintage,
                 "path": str(result.path),
                 "changed": result.changed,
+                "unchanged": result.unchanged_inputs,
                 "published": not result.held,
                 "hold_reasons": dg.MetadataValue.json(list(result.hold_reasons)),
                 "rows": dg.MetadataValue.json(result.row_counts),

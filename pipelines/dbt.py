@@ -4,9 +4,15 @@ dbt never writes the live warehouse file directly: it builds a copy, and the cop
 replaces `warehouse.duckdb` only when `dbt build` succeeded (models and tests). A failed
 build, a killed process or an analyst holding the file open therefore never leaves a
 half-built warehouse behind; the last good one stays in place.
+
+A full build whose inputs (every raw parquet file, the dbt project, the dbt and DuckDB
+versions, and the warehouse file the last build swapped in) are unchanged since the last
+successful full build is skipped: the models are reported unchanged and the last build's
+test results are replayed, labelled as such (see `dbt_fingerprint`).
 """
 
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -15,6 +21,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +35,24 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from pipelines.fingerprint import (
+    code_digest,
+    digest,
+    files_digest,
+    package_versions,
+    read_record,
+    remove_record,
+    stat_of,
+    write_record,
+)
 from pipelines.settings import DBT_PROJECT_DIR, Settings, get_settings
 
 WAREHOUSE_POOL = "warehouse"
+BUILD_RECORD_KIND = "dbt_build"
+# Versions that change what `dbt build` makes of the same project and raw files.
+DBT_PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "dagster-dbt")
+# dbt_project/ entries that are outputs or caches of dbt, not inputs.
+DBT_PROJECT_IGNORED = {"target", "logs", "__pycache__"}
 
 
 class ManifestMissingError(RuntimeError):
@@ -122,12 +144,16 @@ def building_copy(duckdb_path: Path) -> Iterator[Path]:
         yield tmp
 
 
-@contextmanager
-def _building_copy(duckdb_path: Path) -> Iterator[Path]:
+def _remove_leftover_copies(duckdb_path: Path) -> None:
     # A build killed outright (SIGKILL, power loss) leaves its copy behind; the
     # write lock is held, so any copy found now is such a leftover.
     for stale in duckdb_path.parent.glob(f".{duckdb_path.name}.building-*"):
         stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def _building_copy(duckdb_path: Path) -> Iterator[Path]:
+    _remove_leftover_copies(duckdb_path)
     tmp = duckdb_path.with_name(f".{duckdb_path.name}.building-{uuid.uuid4().hex[:8]}")
     if duckdb_path.exists():
         shutil.copy2(duckdb_path, tmp)
@@ -162,6 +188,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     translator = TremplinDbtTranslator(
         settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=False)
     )
+    identity = runner_identity()
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -172,12 +199,45 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     )
     def tremplin_dbt(context: AssetExecutionContext, dbt: DbtCliResource):
         settings = get_settings()
-        with (
-            building_copy(settings.duckdb_path) as tmp,
-            patched_environ(dbt_env(settings, tmp)),
-        ):
-            yield from dbt.cli(["build"], context=context).stream()
-        context.log.info("warehouse replaced: %s", settings.duckdb_path)
+        duckdb_path = settings.duckdb_path
+        duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        record_path = build_record_path(duckdb_path)
+        # Only a full build is recorded and skipped: a subset's record would not say
+        # anything about the models outside it.
+        full = _is_full_selection(context)
+        with warehouse_write_lock(duckdb_path):
+            fingerprint = dbt_fingerprint(settings, identity) if full else None
+            record = _unchanged_build(record_path, fingerprint, duckdb_path, context.log)
+            if record is not None:
+                _remove_leftover_copies(duckdb_path)
+                context.log.info(
+                    "dbt build skipped: raw files, dbt project and versions unchanged since "
+                    "the build of %s, whose warehouse is still in place (%s)",
+                    record["recorded_at"],
+                    duckdb_path,
+                )
+                yield from _unchanged_events(context, record)
+                return
+            remove_record(record_path)
+            checks: list[dict] = []
+            with _building_copy(duckdb_path) as tmp, patched_environ(dbt_env(settings, tmp)):
+                for event in dbt.cli(["build"], context=context).stream():
+                    if isinstance(event, dg.AssetCheckResult):
+                        checks.append(_check_entry(event))
+                    yield event
+            # The copy has replaced the warehouse: record what it was built from, with the
+            # file's size and mtime so a replaced or restored warehouse is rebuilt.
+            if fingerprint is not None:
+                write_record(
+                    record_path,
+                    kind=BUILD_RECORD_KIND,
+                    fingerprint=fingerprint,
+                    warehouse=stat_of(duckdb_path),
+                    run_id=context.run.run_id,
+                    models=len(context.selected_asset_keys),
+                    checks=checks,
+                )
+        context.log.info("warehouse replaced: %s", duckdb_path)
 
     return tremplin_dbt
 
@@ -188,3 +248,155 @@ def dbt_resource() -> DbtCliResource:
         profiles_dir=str(DBT_PROJECT_DIR),
         dbt_executable=dbt_executable(),
     )
+
+
+# ------------------------------------------------------------------ unchanged re-runs
+
+
+def build_record_path(duckdb_path: Path) -> Path:
+    """The record of the last successful full build, beside the warehouse file."""
+    return duckdb_path.with_name(f".{duckdb_path.name}.build.json")
+
+
+def raw_files_state(raw_dir: Path) -> list[list]:
+    """(relative path, size, mtime_ns) of every published raw parquet file.
+
+    A superset of what the dbt sources read: the `_rejected`, `_staging` and `_published`
+    areas and hidden temporary files are left out; any other parquet counts.
+    """
+    entries = []
+    for folder, dirs, names in os.walk(raw_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+        for name in names:
+            if name.startswith(".") or not name.endswith(".parquet"):
+                continue
+            path = Path(folder) / name
+            state = stat_of(path)
+            if state is not None:
+                entries.append([str(path.relative_to(raw_dir)), state["size"], state["mtime_ns"]])
+    return sorted(entries)
+
+
+def dbt_project_digest(project_dir: Path) -> str:
+    """Contents of the dbt project's files: models, macros, tests, seeds, dbt_project.yml,
+    profiles.yml..., without what dbt writes itself (target/, logs/, hidden files)."""
+    files = []
+    for folder, dirs, names in os.walk(project_dir):
+        dirs[:] = [d for d in dirs if d not in DBT_PROJECT_IGNORED and not d.startswith(".")]
+        files.extend(Path(folder) / n for n in names if not n.startswith("."))
+    return files_digest(project_dir, files)
+
+
+def runner_identity() -> dict:
+    """This module (how dbt is run) and the dbt / DuckDB versions, taken when the assets are
+    defined, right after the import, so they describe the code that will run."""
+    return {
+        "runner": code_digest(sys.modules[__name__]),
+        "versions": package_versions(DBT_PACKAGES),
+    }
+
+
+def dbt_fingerprint(settings: Settings, identity: dict) -> str:
+    """What a full `dbt build` depends on, apart from the warehouse file it starts from:
+    every raw parquet file, the dbt project files (read by dbt when it runs) and
+    `runner_identity()`."""
+    return digest(
+        {
+            # The staging views name the raw files by absolute path.
+            "raw_dir": str(settings.raw_dir),
+            "raw": raw_files_state(settings.raw_dir),
+            "project": dbt_project_digest(DBT_PROJECT_DIR),
+            **identity,
+        }
+    )
+
+
+def _is_full_selection(context: AssetExecutionContext) -> bool:
+    assets_def = context.assets_def
+    return (
+        not context.has_partition_key
+        and set(context.selected_asset_keys) == set(assets_def.keys)
+        and set(context.selected_asset_check_keys) == set(assets_def.check_keys)
+    )
+
+
+def _unchanged_build(
+    record_path: Path, fingerprint: str | None, duckdb_path: Path, log
+) -> dict | None:
+    """The last full build's record when a new build would start from the same inputs and
+    the warehouse file is still the one it swapped in; else None."""
+    if fingerprint is None:
+        return None
+    record = read_record(record_path, kind=BUILD_RECORD_KIND)
+    if record is None:
+        return None
+    if record["fingerprint"] != fingerprint:
+        log.info("dbt inputs changed since the build of %s: building", record["recorded_at"])
+        return None
+    if stat_of(duckdb_path) != record.get("warehouse") or not isinstance(
+        record.get("checks"), list
+    ):
+        log.info(
+            "%s is not the file the build of %s swapped in: building",
+            duckdb_path,
+            record["recorded_at"],
+        )
+        return None
+    return record
+
+
+def _check_entry(event: dg.AssetCheckResult) -> dict:
+    """What a replay needs of a dbt test's result."""
+    metadata = {}
+    for name, value in (event.metadata or {}).items():
+        raw = getattr(value, "value", value)
+        if isinstance(raw, str | int | bool) or (isinstance(raw, float) and math.isfinite(raw)):
+            metadata[name] = raw
+    severity = event.severity.value if event.severity is not None else "ERROR"
+    return {
+        "asset": list(event.asset_key.path) if event.asset_key else None,
+        "name": event.check_name,
+        "passed": bool(event.passed),
+        "severity": severity,
+        "description": event.description or "",
+        "metadata": metadata,
+    }
+
+
+def _unchanged_events(context: AssetExecutionContext, record: dict) -> Iterator[Any]:
+    """Every selected model reported unchanged (in dependency order, as Dagster wants),
+    then the last build's test results, replayed and labelled as such."""
+    when = record["recorded_at"]
+    selected = set(context.selected_asset_keys)
+    specs = {spec.key: spec for spec in context.assets_def.specs}
+    graph = {
+        key: {dep.asset_key for dep in specs[key].deps if dep.asset_key in selected}
+        for key in sorted(selected, key=lambda k: k.to_user_string())
+    }
+    for key in TopologicalSorter(graph).static_order():
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "unchanged": True,
+                "built_at": when,
+                "build_run_id": record.get("run_id") or "",
+            },
+        )
+    wanted = set(context.selected_asset_check_keys)
+    for entry in record["checks"]:
+        if not isinstance(entry, dict) or not entry.get("asset") or not entry.get("name"):
+            continue
+        asset_key = dg.AssetKey(entry["asset"])
+        if dg.AssetCheckKey(asset_key, entry["name"]) not in wanted:
+            continue
+        outcome = "passed" if entry["passed"] else "failed"
+        yield dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=entry["name"],
+            passed=bool(entry["passed"]),
+            severity=dg.AssetCheckSeverity(entry.get("severity", "ERROR")),
+            description=f"not re-run: the inputs are unchanged since the dbt build of {when}, "
+            f"where this test {outcome}"
+            + (f": {entry['description']}" if entry.get("description") else ""),
+            metadata={**entry.get("metadata", {}), "unchanged": True, "built_at": when},
+        )

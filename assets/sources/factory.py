@@ -17,11 +17,16 @@ accumulates and a backfill is a range of partitions. The landing asset carries t
 source's freshness policy (its max age), which is what the UI shows as stale.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import fnmatch
 import inspect
 import os
+import sys
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from types import ModuleType
 
 import dagster as dg
@@ -40,9 +45,31 @@ from assets.sources.landing import (
 from assets.sources.raw import raw_path, rejected_path, write_parquet_atomically
 from assets.sources.spec import TIMEZONE, SourceSpec
 from assets.sources.validation import StagedTable, validate_frame, validate_parquet
+from pipelines.fingerprint import (
+    canonical,
+    code_digest,
+    digest,
+    package_versions,
+    read_record,
+    remove_record,
+    stat_of,
+    write_record,
+)
 from pipelines.settings import Settings, get_settings
 
 CONTRACT_CHECK = "contract"
+RAW_RECORD_KIND = "raw"
+RECORD_NAME = "_published"  # raw/<slug>/_published.json, raw/<slug>/_published/<key>.json
+# Packages whose behaviour shapes a parsed and validated table.
+PARSE_PACKAGES = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "great_expectations",
+    "openpyxl",
+    "python-calamine",
+)
 
 FETCH_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
@@ -161,6 +188,8 @@ def build_source_assets(
     from pipelines.status import max_age, record_fetch
 
     spec = spec or module.SPEC
+    # The parser as imported now, not as the files on disk may read by the time it runs.
+    identity = parser_identity(module)
     slug = spec.slug
     partitions_def = partitions_def_for(spec)
 
@@ -253,12 +282,32 @@ def build_source_assets(
     )
     def raw(context: AssetExecutionContext):
         settings = get_settings()
-        if partitions_def is None:
-            parsed = _parse(module, current_files(settings.landing_dir, slug), settings)
+        partition = context.partition_key if partitions_def is not None else None
+        if partition is None:
+            landed = current_files(settings.landing_dir, slug)
         else:
-            key = context.partition_key
-            parsed = _parse(module, partition_files(spec, settings.landing_dir, key), settings)
-            parsed = {t: _in_partition(slug, item, key) for t, item in parsed.items()}
+            landed = partition_files(spec, settings.landing_dir, partition)
+        fingerprint = raw_fingerprint(identity, slug, landed, partition)
+        record_path = raw_record_path(settings.raw_dir, slug, partition)
+        with _publication_lock(settings.raw_dir, slug):
+            record = _unchanged_publication(
+                record_path, fingerprint, settings.raw_dir, module.TABLES, context.log
+            )
+        if record is not None:
+            # Same landed bytes, same parser and contract as the last validated
+            # publication, whose files are still in place: nothing to parse or check.
+            context.log.info(
+                "%s%s: inputs unchanged since the validated publication of %s; raw tables "
+                "kept, not parsed again",
+                slug,
+                f" [{partition}]" if partition else "",
+                record["recorded_at"],
+            )
+            yield from _unchanged_results(slug, module.TABLES, record, settings.raw_dir)
+            return
+        parsed = _parse(module, landed, settings)
+        if partition is not None:
+            parsed = {t: _in_partition(slug, item, partition) for t, item in parsed.items()}
         reports = {
             table: _validate(parsed[table], module.CONTRACTS[table], slug)
             for table in module.TABLES
@@ -266,44 +315,78 @@ def build_source_assets(
         # All or nothing per source: one bad table keeps every raw table of the source at
         # its last good version, so dbt never joins two vintages of one publication.
         publish = all(r.success for r in reports.values())
-        for table in module.TABLES:
-            item, report = parsed[table], reports[table]
-            files = report.source_files
-            key = dg.AssetKey([slug, table])
-            target = raw_path(settings.raw_dir, slug, table, item.partition)
+        events = []
+        published: dict[str, dict] = {}
+        with _publication_lock(settings.raw_dir, slug):
             if publish:
-                path = _publish(item, target)
-            elif not report.success:
-                rejected = rejected_path(settings.raw_dir, slug, table, item.partition)
-                path = _publish(item, rejected)
-                context.log.error(report.describe())
-            else:
-                path = target
-                _discard(item)
-            yield dg.MaterializeResult(
-                asset_key=key,
-                metadata={
-                    "rows": _rows(item),
-                    "path": str(path),
-                    "published": publish,
-                    "source_files": dg.MetadataValue.json(list(files)),
-                },
-            )
-            failure = report.failures[0] if report.failures else None
-            yield dg.AssetCheckResult(
-                asset_key=key,
-                check_name=CONTRACT_CHECK,
-                passed=report.success,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=report.describe(),
-                metadata={
-                    "file": ", ".join(files),
-                    "rows": _rows(item),
-                    "failures": len(report.failures),
-                    "column": (failure.column or "") if failure else "",
-                    "samples": dg.MetadataValue.json(list(failure.samples) if failure else []),
-                },
-            )
+                # From the first replaced file on, the old record no longer describes what
+                # is published: forget it until the whole publication is in place.
+                remove_record(record_path)
+            for table in module.TABLES:
+                item, report = parsed[table], reports[table]
+                files = report.source_files
+                key = dg.AssetKey([slug, table])
+                target = raw_path(settings.raw_dir, slug, table, item.partition)
+                if publish:
+                    path = _publish(item, target)
+                    published[table] = {
+                        "path": str(path.relative_to(settings.raw_dir)),
+                        **(stat_of(path) or {}),
+                        "rows": _rows(item),
+                        "source_files": list(files),
+                        "check": report.describe(),
+                    }
+                elif not report.success:
+                    rejected = rejected_path(settings.raw_dir, slug, table, item.partition)
+                    path = _publish(item, rejected)
+                    context.log.error(report.describe())
+                else:
+                    path = target
+                    _discard(item)
+                events.append(
+                    dg.MaterializeResult(
+                        asset_key=key,
+                        metadata={
+                            "rows": _rows(item),
+                            "path": str(path),
+                            "published": publish,
+                            "unchanged": False,
+                            "source_files": dg.MetadataValue.json(list(files)),
+                        },
+                    )
+                )
+                failure = report.failures[0] if report.failures else None
+                events.append(
+                    dg.AssetCheckResult(
+                        asset_key=key,
+                        check_name=CONTRACT_CHECK,
+                        passed=report.success,
+                        severity=dg.AssetCheckSeverity.ERROR,
+                        description=report.describe(),
+                        metadata={
+                            "file": ", ".join(files),
+                            "rows": _rows(item),
+                            "failures": len(report.failures),
+                            "column": (failure.column or "") if failure else "",
+                            "samples": dg.MetadataValue.json(
+                                list(failure.samples) if failure else []
+                            ),
+                        },
+                    )
+                )
+            if publish:
+                # Only a complete, validated publication is recorded; a rejected one never.
+                write_record(
+                    record_path,
+                    kind=RAW_RECORD_KIND,
+                    fingerprint=fingerprint,
+                    slug=slug,
+                    partition=partition,
+                    run_id=context.run.run_id,
+                    files=[[f.file_name, f.sha256] for f in landed],
+                    tables=published,
+                )
+        yield from events
 
     return [landing, raw]
 
@@ -354,3 +437,122 @@ def _in_partition(slug: str, item, key: str):
             f"(files {[f.file_name for f in item.source_files]})"
         )
     return item
+
+
+# ------------------------------------------------------------------ unchanged re-runs
+
+
+def raw_record_path(raw_dir: Path, slug: str, partition: str | None = None) -> Path:
+    """Where the fingerprint of the last validated publication of a source is recorded."""
+    if partition:
+        return raw_dir / slug / RECORD_NAME / f"{partition}.json"
+    return raw_dir / slug / f"{RECORD_NAME}.json"
+
+
+def parser_identity(module: ModuleType) -> dict:
+    """What makes a source's parse and validation what they are: the source module and every
+    project module it uses (raw.py, validation.py, this factory...), its contracts and
+    tables, and the parsing libraries' versions. Taken when the assets are defined, right
+    after the import, so it describes the code that will run."""
+    return {
+        "code": code_digest(module, sys.modules[__name__]),
+        "tables": list(module.TABLES),
+        "contracts": canonical(module.CONTRACTS),
+        "versions": package_versions(PARSE_PACKAGES),
+    }
+
+
+def raw_fingerprint(
+    identity: dict, slug: str, files: Sequence[LandedFile], partition: str | None
+) -> str:
+    """What a source's raw tables depend on: the landed bytes (names and sha256) and the
+    parser's identity."""
+    return digest(
+        {
+            "slug": slug,
+            "partition": partition,
+            "files": [[f.file_name, f.sha256] for f in files],
+            **identity,
+        }
+    )
+
+
+@contextlib.contextmanager
+def _publication_lock(raw_dir: Path, slug: str) -> Iterator[None]:
+    """One publisher of a source's raw tables at a time, across processes, so a record
+    always describes the files the same run published."""
+    slug_dir = raw_dir / slug
+    slug_dir.mkdir(parents=True, exist_ok=True)
+    with (slug_dir / ".publish.lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _unchanged_publication(
+    record_path: Path, fingerprint: str, raw_dir: Path, tables: Sequence[str], log
+) -> dict | None:
+    """The record of the last validated publication when it was made from exactly these
+    inputs and its raw files are still the ones it published; else None (work to do)."""
+    record = read_record(record_path, kind=RAW_RECORD_KIND)
+    if record is None:
+        return None
+    if record["fingerprint"] != fingerprint:
+        log.info(
+            "%s: inputs changed since the publication of %s",
+            record_path.parent,
+            record.get("recorded_at"),
+        )
+        return None
+    entries = record.get("tables")
+    if not isinstance(entries, dict):
+        return None
+    for table in tables:
+        entry = entries.get(table)
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            return None
+        path = raw_dir / entry["path"]
+        now = stat_of(path)
+        if now is None or now != {"size": entry.get("size"), "mtime_ns": entry.get("mtime_ns")}:
+            log.info("%s changed or vanished since its publication: parsing again", path)
+            return None
+    return record
+
+
+def _unchanged_results(slug: str, tables: Sequence[str], record: dict, raw_dir: Path):
+    when = record["recorded_at"]
+    for table in tables:
+        entry = record["tables"][table]
+        key = dg.AssetKey([slug, table])
+        files = list(entry.get("source_files") or [])
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "rows": entry.get("rows"),
+                "path": str(raw_dir / entry["path"]),
+                "published": False,
+                "unchanged": True,
+                "validated_at": when,
+                "source_files": dg.MetadataValue.json(files),
+            },
+        )
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=CONTRACT_CHECK,
+            passed=True,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                f"inputs unchanged since the validated publication of {when} (same landed "
+                f"files, parser and contract): {entry.get('check', '')}"
+            ),
+            metadata={
+                "file": ", ".join(files),
+                "rows": entry.get("rows"),
+                "failures": 0,
+                "column": "",
+                "samples": dg.MetadataValue.json([]),
+                "unchanged": True,
+            },
+        )
