@@ -168,7 +168,9 @@ def _table_counts(settings) -> None:
         con.close()
 
 
-def run_job(command: str, live: bool, sources: list[str] | None = None) -> int:
+def run_job(
+    command: str, live: bool, sources: list[str] | None = None, full_refresh: bool = False
+) -> int:
     if live:
         os.environ["TREMPLIN_MODE"] = "live"
     settings = get_settings()
@@ -184,9 +186,14 @@ def run_job(command: str, live: bool, sources: list[str] | None = None) -> int:
         f"mirror {settings.mirror_dir}"
     )
     instance = _instance()
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    log_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    run_config = log_config
+    if full_refresh:
+        from pipelines.jobs import build_run_config
+
+        run_config = build_run_config(log_config, full_refresh=True)
     if command in ("run", "ingest"):
-        if _ingest_periods(definitions, settings, instance, command, sources, run_config):
+        if _ingest_periods(definitions, settings, instance, command, sources, log_config):
             return 1
         if selection is not None and not selection:
             print(f"\ntremplin {command} succeeded in {time.monotonic() - started:.0f} s")
@@ -484,6 +491,12 @@ def parser() -> argparse.ArgumentParser:
                 metavar="SLUG",
                 help="only this source (repeatable); `run` also rebuilds what depends on it",
             )
+        if name in ("run", "build"):
+            cmd.add_argument(
+                "--full-refresh",
+                action="store_true",
+                help="rebuild the incremental models from every period (dbt --full-refresh)",
+            )
     sql = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=40)
@@ -535,7 +548,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.command in JOBS:
-        return run_job(args.command, args.live, getattr(args, "source", None))
+        return run_job(
+            args.command,
+            args.live,
+            getattr(args, "source", None),
+            getattr(args, "full_refresh", False),
+        )
     if args.command == "sql":
         return run_sql(args.query, args.max_rows)
     if args.command == "check":

@@ -190,6 +190,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     )
     identity = runner_identity()
 
+    class BuildConfig(dg.Config):
+        """`full_refresh` rebuilds the incremental models from every period (backfills)."""
+
+        full_refresh: bool = False
+
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
@@ -197,7 +202,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         name="tremplin_dbt",
     )
-    def tremplin_dbt(context: AssetExecutionContext, dbt: DbtCliResource):
+    def tremplin_dbt(context: AssetExecutionContext, dbt: DbtCliResource, config: BuildConfig):
         settings = get_settings()
         duckdb_path = settings.duckdb_path
         duckdb_path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +213,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         with warehouse_write_lock(duckdb_path):
             fingerprint = dbt_fingerprint(settings, identity) if full else None
             record = _unchanged_build(record_path, fingerprint, duckdb_path, context.log)
-            if record is not None:
+            if record is not None and not config.full_refresh:
                 _remove_leftover_copies(duckdb_path)
                 context.log.info(
                     "dbt build skipped: raw files, dbt project and versions unchanged since "
@@ -221,7 +226,8 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             remove_record(record_path)
             checks: list[dict] = []
             with _building_copy(duckdb_path) as tmp, patched_environ(dbt_env(settings, tmp)):
-                for event in dbt.cli(["build"], context=context).stream():
+                command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+                for event in dbt.cli(command, context=context).stream():
                     if isinstance(event, dg.AssetCheckResult):
                         checks.append(_check_entry(event))
                     yield event

@@ -17,6 +17,7 @@ from assets.sources.factory import partitions_def_for
 from assets.sources.spec import SourceSpec
 
 SOURCE_TAG = "source"
+DBT_OP = "tremplin_dbt"  # the dbt step (pipelines/dbt.py)
 
 
 def refresh_job_name(slug: str) -> str:
@@ -85,6 +86,7 @@ def backfill(
     instance: dg.DagsterInstance,
     then: Sequence[str] = ("build_warehouse", "publish_exports"),
     run_config: dict | None = None,
+    full_refresh: bool = True,
 ) -> list[dg.ExecuteInProcessResult]:
     """Ingest several periods of one source, then rebuild downstream once.
 
@@ -107,10 +109,23 @@ def backfill(
         return results
     for name in then:
         job = definitions.resolve_job_def(name)
+        config = dict(run_config or {})
+        if name == "build_warehouse" and full_refresh:
+            # Past periods land behind the newest one the incremental models folded in.
+            config = build_run_config(config, full_refresh=True)
         results.append(
-            job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
+            job.execute_in_process(instance=instance, raise_on_error=False, run_config=config)
         )
     return results
+
+
+def build_run_config(run_config: dict | None = None, *, full_refresh: bool) -> dict:
+    """Run config for a job holding the dbt step, with its `full_refresh` option."""
+    config = dict(run_config or {})
+    ops = dict(config.get("ops", {}))
+    ops[DBT_OP] = {"config": {"full_refresh": full_refresh}}
+    config["ops"] = ops
+    return config
 
 
 def partition_keys_between(spec: SourceSpec, first: str, last: str) -> list[str]:

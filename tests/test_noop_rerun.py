@@ -216,7 +216,9 @@ def split(mats: dict[str, dict]) -> tuple[dict, dict, dict]:
     return raw, models, export
 
 
-def run(monkeypatch, warehouse: Path, mirror: Path = MIRROR) -> Outcome:
+def run(
+    monkeypatch, warehouse: Path, mirror: Path = MIRROR, args: tuple[str, ...] = ("run",)
+) -> Outcome:
     """`tremplin run`, keeping the Dagster results of the runs it makes."""
     outcome = Outcome(code=-1)
     original = JobDefinition.execute_in_process
@@ -231,7 +233,7 @@ def run(monkeypatch, warehouse: Path, mirror: Path = MIRROR) -> Outcome:
     monkeypatch.setenv("TREMPLIN_MIRROR", str(mirror))
     for name in ("TREMPLIN_DUCKDB_PATH", "TREMPLIN_MODE", "DAGSTER_HOME"):
         monkeypatch.delenv(name, raising=False)
-    outcome.code = cli.main(["run"])
+    outcome.code = cli.main(list(args))
     monkeypatch.setattr(JobDefinition, "execute_in_process", original)
     return outcome
 
@@ -350,6 +352,18 @@ def test_deleted_raw_file_is_published_again(warehouse, monkeypatch):
     assert raw[f"{GEO}/regions"]["unchanged"]
     assert table.is_file()
     assert not any(m.get("unchanged") for m in models.values())
+
+
+@pytest.mark.slow
+def test_full_refresh_rebuilds_although_nothing_changed(warehouse, monkeypatch):
+    before = (warehouse / "warehouse.duckdb").stat().st_mtime_ns
+    outcome = run(monkeypatch, warehouse, args=("run", "--full-refresh"))
+    assert outcome.code == 0
+    raw, models, _ = split(outcome.materializations())
+    assert all(m.get("unchanged") for m in raw.values())
+    assert "int_offers__offers" in models
+    assert not any(m.get("unchanged") for m in models.values())
+    assert (warehouse / "warehouse.duckdb").stat().st_mtime_ns != before
 
 
 @pytest.mark.slow

@@ -229,3 +229,11 @@ def test_live_sensor_finds_the_next_insee_file_by_its_name(env):
         [request], cursor, _ = live_tick(spec, settings, cursor, log, now=later)
         assert request.partition_key == "2026-07-01"
         assert request.tags["files"] == "sl_etc_2026T3.xls"
+
+
+@pytest.mark.parametrize("job", ["build_warehouse", "refresh_all"])
+def test_full_refresh_is_an_option_of_the_jobs_holding_dbt(defs, job):
+    from pipelines.jobs import build_run_config
+
+    config = build_run_config({}, full_refresh=True)
+    assert dg.validate_run_config(defs.resolve_job_def(job), config)
