@@ -60,11 +60,11 @@ def _failures(result) -> list[str]:
     return lines
 
 
-def _summary(settings) -> None:
+def _summary(settings, rebuilt: bool = True) -> None:
     from assets.exports import read_latest_manifest
 
-    print(f"warehouse: {settings.duckdb_path}")
-    _table_counts(settings)
+    print(f"warehouse: {settings.duckdb_path}" + ("" if rebuilt else " (unchanged)"))
+    _table_counts(settings, views=rebuilt)
     manifest = read_latest_manifest(settings.exports_dir)
     if manifest:
         print(f"export:    {settings.exports_dir / 'latest'} -> {manifest['vintage']}")
@@ -140,8 +140,13 @@ def _ingest_periods(definitions, settings, instance, command: str, slugs, run_co
     return 0
 
 
-def _table_counts(settings) -> None:
-    """Rows per raw, staging and mart relation: what this run left for analysts."""
+def _table_counts(settings, views: bool = True) -> None:
+    """Rows per raw, staging and mart relation: what this run left for analysts.
+
+    Counting a staging view re-reads its raw files (tens of millions of rows nationally),
+    so when the warehouse was not rebuilt only the tables, which DuckDB counts for free,
+    are listed: a no-op run stays a few seconds.
+    """
     import duckdb
 
     from pipelines.resources import WarehouseUnavailableError, connect_readonly
@@ -155,7 +160,9 @@ def _table_counts(settings) -> None:
             row[0]
             for row in con.sql(
                 "select table_name from information_schema.tables "
-                "where table_schema = 'main' order by table_name"
+                "where table_schema = 'main' and (? or table_type = 'BASE TABLE') "
+                "order by table_name",
+                params=[views],
             ).fetchall()
         ]
         for name in names:
@@ -226,8 +233,21 @@ def run_job(
             )
         return EXIT_HELD
     print(f"\ntremplin {command} succeeded in {elapsed:.0f} s")
-    _summary(settings)
+    _summary(settings, rebuilt=_warehouse_rebuilt(result))
     return 0
+
+
+def _warehouse_rebuilt(result) -> bool:
+    """False when the run's dbt step skipped (every model reported `unchanged`)."""
+    models = [
+        event.event_specific_data.materialization
+        for event in result.all_events
+        if event.event_type_value == "ASSET_MATERIALIZATION"
+        and len(event.event_specific_data.materialization.asset_key.path) == 1
+    ]
+    if not models:
+        return False
+    return not all(getattr(m.metadata.get("unchanged"), "value", False) is True for m in models)
 
 
 def _held_exports(result) -> list[tuple[str, str]]:

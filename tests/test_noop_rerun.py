@@ -284,7 +284,7 @@ def changed_geo_mirror(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_noop_rerun_skips_parse_build_and_export(warehouse, monkeypatch):
+def test_noop_rerun_skips_parse_build_and_export(warehouse, monkeypatch, capsys):
     db = warehouse / "warehouse.duckdb"
     db_state = (db.stat().st_mtime_ns, file_sha(db))
     vintage = latest_vintage(warehouse)
@@ -318,6 +318,10 @@ def test_noop_rerun_skips_parse_build_and_export(warehouse, monkeypatch):
     ), "a raw table was published again"
     # Partitioned sources are recorded per period.
     assert raw_record_path(warehouse / "raw", "francetravail_bmo", "2024").is_file()
+    # The summary lists the tables but does not re-read the staging views.
+    out = capsys.readouterr().out
+    assert "(unchanged)" in out and "dim_departement" in out
+    assert "stg_francetravail_offres__offers" not in out
 
 
 @pytest.mark.slow
