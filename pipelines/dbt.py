@@ -69,6 +69,7 @@ def dbt_env(settings: Settings, duckdb_path: Path | None = None) -> dict[str, st
     return {
         "TREMPLIN_DUCKDB_PATH": str(duckdb_path or settings.duckdb_path),
         "TREMPLIN_RAW_DIR": str(settings.raw_dir),
+        "TREMPLIN_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 

@@ -58,6 +58,9 @@ class Settings:
     http_backoff_s: float = 1.0
     gate_max_dropped_pct: float = 5.0
     gate_headlines: tuple[HeadlineThreshold, ...] = DEFAULT_GATE_HEADLINES
+    # DuckDB's own default is 80 % of the RAM: national models would take 9 GB. Capped,
+    # DuckDB spills to disk beside the warehouse instead.
+    dbt_memory_limit: str = "2500MB"
 
     @property
     def landing_dir(self) -> Path:
@@ -116,6 +119,7 @@ def get_settings() -> Settings:
                             deploy/automation.yaml when it exists; "" for none)
     TREMPLIN_GATE_MAX_DROPPED_PCT  share of a table's keys (%) a new export vintage may drop
                             before the publication gate holds it (default 5)
+    TREMPLIN_DBT_MEMORY_LIMIT  DuckDB memory limit inside dbt builds (default 2500MB)
     TREMPLIN_GATE_HEADLINES `table.field:mean|median:max_pct;...` headline indicators whose
                             relative move holds a vintage (default DEFAULT_GATE_HEADLINES;
                             "" for none)
@@ -137,6 +141,7 @@ def get_settings() -> Settings:
         automation_file=_automation_file(),
         gate_max_dropped_pct=_gate_max_dropped_pct(),
         gate_headlines=parse_gate_headlines(os.environ.get("TREMPLIN_GATE_HEADLINES")),
+        dbt_memory_limit=os.environ.get("TREMPLIN_DBT_MEMORY_LIMIT", "").strip() or "2500MB",
     )
 
 
