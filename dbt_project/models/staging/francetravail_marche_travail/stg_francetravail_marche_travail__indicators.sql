@@ -1,3 +1,8 @@
+{{ config(materialized="table") }}
+
+-- Materialised, unlike the other staging models: nationally it is tens of millions of
+-- rows, and as a view every test and every downstream model would re-read and
+-- re-deduplicate the raw file.
 -- Long form: the total row of a cell has no characteristic; its breakdown rows do.
 -- Département codes are conformed (1 -> 01); secret values stay NULL with is_masked.
 with
