@@ -22,7 +22,8 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # The dbt manifest is prepared here, never when the Dagster definitions are imported.
-dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project -name '*.sql' -o -name '*.yml' -not -path '*/target/*' 2>/dev/null)
+# dbt writes compiled SQL under target/ and logs/ at every build: only the sources count.
+dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o \( -name '*.sql' -o -name '*.yml' \) -print 2>/dev/null)
 	$(BIN)/tremplin manifest
 
 manifest: $(STAMP)
