@@ -24,3 +24,23 @@ def dbt_manifest():
     if not path.exists() or max(p.stat().st_mtime for p in sources) > path.stat().st_mtime:
         prepare_manifest()
     return path
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """An empty warehouse and mirror under tmp_path, the default automation, mirror mode."""
+    monkeypatch.setenv("TREMPLIN_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("TREMPLIN_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("TREMPLIN_AUTOMATION", "")
+    monkeypatch.delenv("TREMPLIN_MODE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def defs():
+    """The real definitions, without operator overrides of schedules."""
+    from pipelines.definitions import build_definitions
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TREMPLIN_AUTOMATION", "")
+        return build_definitions()

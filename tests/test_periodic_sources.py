@@ -17,7 +17,6 @@ import pytest
 from assets.sources import francetravail_bmo, francetravail_offres, insee_chomage_localise
 from assets.sources.francetravail_api import FranceTravailApiError
 from assets.sources.raw import raw_path
-from pipelines.definitions import build_definitions
 from pipelines.jobs import mirror_periods, periods_to_ingest
 from pipelines.settings import PROJECT_ROOT, get_settings
 
@@ -26,22 +25,6 @@ MIRROR = PROJECT_ROOT / "warehouse" / "mirror"
 OFFRES = francetravail_offres.SLUG
 INSEE = insee_chomage_localise.SLUG
 BMO = francetravail_bmo.SLUG
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("TREMPLIN_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("TREMPLIN_MIRROR", str(tmp_path / "mirror"))
-    monkeypatch.setenv("TREMPLIN_AUTOMATION", "")
-    monkeypatch.delenv("TREMPLIN_MODE", raising=False)
-    return tmp_path
-
-
-@pytest.fixture(scope="module")
-def defs():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TREMPLIN_AUTOMATION", "")
-        return build_definitions()
 
 
 def copy_offers_snapshot(mirror, day: str, like: str = "2025-11-13") -> None:

@@ -23,22 +23,6 @@ PARIS = ZoneInfo("Europe/Paris")
 SOURCES = ("francetravail_rome", "etalab_decoupage_administratif")
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("TREMPLIN_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("TREMPLIN_MIRROR", str(tmp_path / "mirror"))
-    monkeypatch.setenv("TREMPLIN_AUTOMATION", "")
-    monkeypatch.delenv("TREMPLIN_MODE", raising=False)
-    return tmp_path
-
-
-@pytest.fixture(scope="module")
-def defs():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TREMPLIN_AUTOMATION", "")
-        return build_definitions()
-
-
 def schedule_named(defs: dg.Definitions, name: str) -> dg.ScheduleDefinition:
     return {s.name: s for s in defs.schedules}[name]
 
