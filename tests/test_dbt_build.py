@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+MARCHE_SLUG = "francetravail_marche_travail"
+REPEATED_ROWS = "_row_number <= 3"
 
 
 def _dbt_executable() -> str:
@@ -113,6 +115,15 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
         "select * replace (_row_number + 100 as _row_number) from raw "
         "where code_grand_domaine = 'A'",
     )
+    # Three API rows fetched again a day later under another file name: the materialised
+    # staging table deletes the repeats (post-hook), keeping the latest fetch.
+    _rewrite_parquet(
+        raw_dir / MARCHE_SLUG / "indicators.parquet",
+        "select * from raw union all "
+        "select * replace ('repeat-' || _source_file as _source_file, "
+        "_fetched_at + interval 1 day as _fetched_at, _row_number + 1000 as _row_number) "
+        f"from raw where _source_file = (select min(_source_file) from raw) and {REPEATED_ROWS}",
+    )
     # Parse with placeholder paths (no data, no database), as at install time; the build
     # then runs with the real paths in the same target folder, so a raw location frozen at
     # parse time would make it read the placeholder and fail.
@@ -144,6 +155,24 @@ def test_build_passes_every_node(build: DbtRun) -> None:
 
 def test_exact_duplicate_rows_are_dropped_in_staging(build: DbtRun) -> None:
     assert _query(build, "select count(*) from stg_francetravail_rome__grand_domaine") == [(14,)]
+
+
+def test_repeated_api_rows_are_deleted_keeping_the_latest_fetch(build: DbtRun) -> None:
+    raw = str(build.duckdb_path.parent / "raw" / MARCHE_SLUG / "indicators.parquet")
+    ((raw_rows, first_file),) = _query(
+        build,
+        f"select count(*), min(_source_file) from read_parquet('{raw}') "
+        "where _source_file not like 'repeat-%'",
+    )
+    staging = "stg_francetravail_marche_travail__indicators"
+    assert _query(build, f"select count(*) from {staging}") == [(raw_rows,)]
+    kept = _query(
+        build,
+        f"select _source_file, count(*) from {staging} "
+        f"where (_source_file = '{first_file}' and {REPEATED_ROWS}) "
+        f"or _source_file = 'repeat-{first_file}' group by all",
+    )
+    assert kept == [(f"repeat-{first_file}", 3)]
 
 
 def test_departements_are_the_101_without_collectivites(build: DbtRun) -> None:
@@ -244,3 +273,30 @@ def test_conflicting_duplicate_departement_fails_the_build(tmp_path: Path) -> No
     assert run.results["model.tremplin.dim_departement"] == "skipped"
     tables = {row[0] for row in _query(run, "select table_name from information_schema.tables")}
     assert "dim_departement" not in tables
+
+
+def test_conflicting_api_value_fails_the_hash_prefiltered_key_test(tmp_path: Path) -> None:
+    """The same cell published twice with two values is not a repeat: it stays, and the
+    key test (which groups hashes first on this table) names the cell."""
+    raw_dir = tmp_path / "raw"
+    write_raw_fixtures(raw_dir)
+    _rewrite_parquet(
+        raw_dir / MARCHE_SLUG / "indicators.parquet",
+        "select * from raw union all "
+        "select * replace (cast(coalesce(try_cast(value as double), 0) + 1 as varchar) as value, "
+        "false as value_masked, _row_number + 1000 as _row_number) from raw "
+        "where _source_file = (select min(_source_file) from raw) and _row_number = 1",
+    )
+    staging = "stg_francetravail_marche_travail__indicators"
+    run = _run_dbt(
+        ["build", "--select", staging],
+        work_dir=tmp_path,
+        raw_dir=raw_dir,
+        duckdb_path=tmp_path / "wh.duckdb",
+    )
+    assert run.returncode != 0, run.output
+    failed = {uid for uid, status in run.results.items() if status in {"fail", "error"}}
+    assert failed and all(
+        uid.startswith(f"test.tremplin.unique_combination_{staging}") for uid in failed
+    ), failed
+    assert "Got 1 result" in run.output, run.output
