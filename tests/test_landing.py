@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from loopback import Recorded, Reply, serve
 from assets.sources import landing
 from assets.sources.http import FetchError
 from assets.sources.landing import (
+    PER_FILE_LOG_LIMIT,
     LandedFile,
     LandingWriteError,
     NotFetchedError,
@@ -172,6 +174,22 @@ def test_file_name_must_be_plain(tmp_path):
             upstream_url=None,
             mode="mirror",
         )
+
+
+def test_many_mirror_files_give_the_run_log_one_summary(tmp_path, caplog):
+    """Each line of a run's log is an event-log row: a thousand files, one line."""
+    settings = settings_for(tmp_path, "mirror")
+    count = PER_FILE_LOG_LIMIT + 5
+    for i in range(count):
+        write(settings.mirror_dir / SLUG / f"part_{i:03d}.csv", b"a,b\n1,2\n")
+    run_log = logging.getLogger("tremplin.test.run_log")
+    with caplog.at_level(logging.DEBUG):
+        fetch_source(make_spec((), ("part_*.csv",)), settings, log=run_log)
+    run_lines = [r.getMessage() for r in caplog.records if r.name == run_log.name]
+    assert len(run_lines) == 1, run_lines
+    assert f"{count} mirror file(s): {count} landed" in run_lines[0]
+    per_file = [r for r in caplog.records if r.name == landing.logger.name]
+    assert len(per_file) == count and "part_000.csv" in per_file[0].getMessage()
 
 
 def test_current_files_before_any_fetch(tmp_path):

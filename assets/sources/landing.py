@@ -85,6 +85,8 @@ from assets.sources.spec import Download, SourceSpec
 from pipelines.settings import Settings
 
 logger = logging.getLogger(__name__)
+# Landing more files than this at once logs one summary instead of a line per file.
+PER_FILE_LOG_LIMIT = 20
 
 META_SUFFIX = ".meta.json"
 POINTER_NAME = "current.json"
@@ -415,11 +417,15 @@ def _fetch_mirror(
             before_rename=lambda: _check_unchanged(spec.slug, path, st),
         )
 
+    # Each Dagster log line is a row in the run's event log: thousands of files (the
+    # national offers snapshots) would spend more time logging than landing. Past a
+    # handful, the lines per file go to the process log and Dagster gets the summary.
+    file_log = log if len(to_land) <= PER_FILE_LOG_LIMIT else logger
     for (name, _path, st), landed in zip(to_land, _in_parallel(land_one, to_land), strict=True):
         landed_by_name[name] = landed
         if max(st.st_mtime_ns, st.st_ctime_ns) <= started_ns - RACY_WINDOW_NS:
             seen[name] = _mirror_record(st, landed)
-        log.log(
+        file_log.log(
             logging.INFO if landed.new else logging.DEBUG,
             "%s: %s %s (%d bytes, sha256 %s) from the mirror",
             spec.slug,
