@@ -228,10 +228,14 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             checks: list[dict] = []
             with _building_copy(duckdb_path) as tmp, patched_environ(dbt_env(settings, tmp)):
                 command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
-                for event in dbt.cli(command, context=context).stream():
-                    if isinstance(event, dg.AssetCheckResult):
-                        checks.append(_check_entry(event))
-                    yield event
+                invocation = dbt.cli(command, context=context)
+                try:
+                    for event in invocation.stream():
+                        if isinstance(event, dg.AssetCheckResult):
+                            checks.append(_check_entry(event))
+                        yield event
+                finally:
+                    prune_invocation_dirs(Path(invocation.target_path))
             # The copy has replaced the warehouse: record what it was built from, with the
             # file's size and mtime so a replaced or restored warehouse is rebuilt.
             if fingerprint is not None:
@@ -255,6 +259,26 @@ def dbt_resource() -> DbtCliResource:
         profiles_dir=str(DBT_PROJECT_DIR),
         dbt_executable=dbt_executable(),
     )
+
+
+# Each dbt invocation gets its own folder under dbt_project/target (compiled SQL, logs,
+# run_results.json): about 100 MB nationally, every scheduled run.
+KEPT_INVOCATION_DIRS = 5
+
+
+def prune_invocation_dirs(current: Path, keep: int = KEPT_INVOCATION_DIRS) -> list[Path]:
+    """Remove the oldest invocation folders beside `current` (same op-name prefix), keeping
+    the `keep` newest, `current` included, for debugging the last builds. Returns what
+    was removed."""
+    prefix = current.name.split("-", 1)[0] + "-"
+    siblings = [
+        p for p in current.parent.glob(f"{prefix}*") if p.is_dir() and p.name != current.name
+    ]
+    siblings.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    removed = siblings[max(keep - 1, 0) :]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 # ------------------------------------------------------------------ unchanged re-runs
