@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -150,3 +152,33 @@ def test_table_and_json_hold_every_figure(tmp_path):
     path = run.write_results(results, tmp_path)
     assert path.name == "medium-abc1234567-20261125T190000Z.json"
     assert json.loads(path.read_text()) == results
+
+
+def test_memory_cap_turns_exhaustion_into_a_memory_error(tmp_path):
+    """The pandas baseline runs under a cap: nationally it fails cleanly, saying where."""
+    command = [sys.executable, "-c", "import sys; print('start', flush=True); bytearray(2**31)"]
+    measured = run.measure(command, {**os.environ}, tmp_path / "log", memory_cap=2**30)
+    assert measured.returncode == 1
+    assert "MemoryError" in measured.output and "start" in measured.output
+    uncapped = run.measure(command, {**os.environ}, tmp_path / "log2")
+    assert uncapped.returncode == 0
+    failed = {"indicator": "offers_trend", "error": "MemoryError", "seconds": 12.5}
+    line = run.pandas_failure(measured, failed, cap=2**31)
+    assert line.startswith("MemoryError in offers_trend after 12.5 s (address-space cap 2.0 GB")
+
+
+def test_failed_pandas_baseline_is_reported_with_its_cause():
+    results = _results()
+    results["pandas"] = {
+        "seconds": 358.0,
+        "peak_rss_mb": 17000,
+        "ok": False,
+        "error": "MemoryError in offers_trend after 300 s",
+    }
+    results["ratios"] = run.ratios(results)
+    results["targets"] = run.targets(results)
+    table = run.format_table(results)
+    assert "pandas baseline (FAILED)" in table
+    assert "stopped: MemoryError in offers_trend after 300 s" in table
+    assert not results["targets"][run.TARGETS["pandas_vs_e2e"]]
+    assert results["ratios"]["pandas_vs_tremplin"] is None

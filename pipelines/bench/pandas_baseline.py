@@ -115,21 +115,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"indicators": {}}
+    summary_path = args.out / "summary.json"
     for name, build in (
         ("offers_per_jobseeker", offers_per_jobseeker),
         ("bmo_shares", bmo_shares),
         ("offers_trend", offers_trend),
     ):
         started = time.monotonic()
-        table = build(args.mirror)
-        table.to_parquet(args.out / f"{name}.parquet", index=False)
+        try:
+            table = build(args.mirror)
+            table.to_parquet(args.out / f"{name}.parquet", index=False)
+        except MemoryError:
+            # Nationally the in-memory way runs out of memory: say where, then fail.
+            summary["failed"] = {
+                "indicator": name,
+                "error": "MemoryError",
+                "seconds": round(time.monotonic() - started, 2),
+            }
+            summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+            raise
         summary["indicators"][name] = {
             "rows": len(table),
             "seconds": round(time.monotonic() - started, 2),
         }
+        summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
         print(f"pandas baseline: {name}: {len(table)} rows", flush=True)
         del table
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return 0
 
 

@@ -94,13 +94,23 @@ class Measured:
         return max(inside, default=0)
 
 
-def measure(command: Sequence[str], env: dict, log_path: Path) -> Measured:
-    """Run `command`, sampling its process tree's RSS; output goes to `log_path`."""
+def measure(
+    command: Sequence[str], env: dict, log_path: Path, memory_cap: int | None = None
+) -> Measured:
+    """Run `command`, sampling its process tree's RSS; output goes to `log_path`.
+
+    `memory_cap` (bytes) bounds the child's address space: past it, allocations fail with
+    MemoryError in the child instead of the kernel killing whatever process it picks."""
     samples: list[tuple[float, int]] = []
     started = time.monotonic()
     with log_path.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
-            list(command), env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT
+            list(command),
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: _cap_memory(memory_cap)) if memory_cap else None,
         )
         done = threading.Event()
 
@@ -115,6 +125,18 @@ def measure(command: Sequence[str], env: dict, log_path: Path) -> Measured:
         done.set()
         sampler.join()
     return Measured(time.monotonic() - started, returncode, samples, log_path.read_text())
+
+
+def _cap_memory(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def pandas_memory_cap() -> int:
+    """Three quarters of the machine's memory: the baseline may use what an analyst's
+    script would get, and fails cleanly rather than starving the rest of the bench."""
+    return int(0.75 * _mem_total_mb() * 2**20)
 
 
 # ---------------------------------------------------------------------------- read floor
@@ -306,18 +328,34 @@ def run_pandas(mirror: Path, work: Path) -> dict:
         "--out",
         str(work / "pandas"),
     ]
-    measured = measure(command, {**os.environ}, work / "pandas.log")
+    cap = pandas_memory_cap()
+    measured = measure(command, {**os.environ}, work / "pandas.log", memory_cap=cap)
     result = {
         "seconds": round(measured.seconds, 2),
         "peak_rss_mb": round(measured.peak_rss / 2**20),
+        "memory_cap_mb": round(cap / 2**20),
         "ok": measured.returncode == 0,
     }
     summary = work / "pandas" / "summary.json"
     if summary.exists():
         result.update(json.loads(summary.read_text()))
-    else:
-        result["error"] = "\n".join(measured.output.splitlines()[-5:])
+    if not result["ok"]:
+        result["error"] = pandas_failure(measured, result.get("failed"), cap)
+        print(f"bench: pandas baseline FAILED: {result['error']}", flush=True)
     return result
+
+
+def pandas_failure(measured: Measured, failed: dict | None, cap: int) -> str:
+    """One line on why the pandas baseline stopped."""
+    if failed:
+        return (
+            f"{failed['error']} in {failed['indicator']} after {failed['seconds']} s "
+            f"(address-space cap {cap / 2**30:.1f} GB, peak RSS {measured.peak_rss / 2**30:.1f} GB)"
+        )
+    if measured.returncode < 0:
+        return f"killed by signal {-measured.returncode} (out of memory?)"
+    lines = [line for line in measured.output.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit code {measured.returncode}"
 
 
 # ------------------------------------------------------------------------------ report
@@ -326,7 +364,10 @@ def run_pandas(mirror: Path, work: Path) -> dict:
 def ratios(results: dict) -> dict:
     floor = results["read_floor"]["seconds"]
     e2e = results["tremplin"]["seconds"]
-    pandas = results.get("pandas", {}).get("seconds")
+    # A baseline that did not finish has no time to compare (its error says why).
+    pandas = (
+        results.get("pandas", {}).get("seconds") if results.get("pandas", {}).get("ok") else None
+    )
     return {
         "tremplin_vs_read_floor": round(e2e / floor, 2) if floor else None,
         "tremplin_minus_3x_floor_s": round(e2e - 3 * floor, 2),
@@ -376,6 +417,8 @@ def format_table(results: dict) -> str:
         row(
             "pandas baseline" + ("" if p.get("ok") else " (FAILED)"), p["seconds"], p["peak_rss_mb"]
         )
+        if not p.get("ok"):
+            lines.append(f"  stopped: {p.get('error', 'unknown')}")
     lines.append("")
     for name, value in results["ratios"].items():
         lines.append(f"{name:<34}{'n/a' if value is None else value:>10}")
@@ -416,12 +459,15 @@ def git_sha() -> str:
     return f"{sha}{'-dirty' if dirty else ''}"
 
 
-def machine() -> dict:
-    memory = 0
+def _mem_total_mb() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
-            memory = int(line.split()[1]) // 1024
-    return {"cpus": os.cpu_count(), "memory_mb": memory, "python": sys.version.split()[0]}
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "memory_mb": _mem_total_mb(), "python": sys.version.split()[0]}
 
 
 def benchmark(
