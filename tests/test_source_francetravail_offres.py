@@ -57,6 +57,14 @@ def test_real_page_is_read_in_its_real_shape(tmp_path: Path):
     assert report.success, report.describe()
 
 
+def test_parse_leaves_only_the_staged_table_in_its_stage_dir(tmp_path: Path):
+    """The pages go through a temporary DuckDB table that may spill: nothing of it stays."""
+    stage = tmp_path / "stage"
+    parsed = fo.parse(land([REAL_PAGE], tmp_path / "l"), stage_dir=stage)["offers"]
+    assert [p.name for p in stage.iterdir()] == [parsed.path.name]
+    assert parsed.rows == 150
+
+
 def test_no_recruiter_contact_data_is_stored(tmp_path: Path):
     page = {"resultats": [make_offer(1, "75", datetime(2025, 11, 13, tzinfo=UTC))]}
     src = tmp_path / "offres__2025-11-13__dep75__r0000.json"

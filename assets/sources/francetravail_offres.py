@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -189,17 +190,22 @@ def parse(files: Iterable[LandedFile], *, stage_dir: Path | None = None) -> dict
     )
     stage_dir = Path(stage_dir) if stage_dir else Path(tempfile.mkdtemp(prefix=f"{SLUG}-"))
     stage_dir.mkdir(parents=True, exist_ok=True)
-    target = stage_dir / f"offers.{uuid.uuid4().hex}.parquet"
+    token = uuid.uuid4().hex
+    target = stage_dir / f"offers.{token}.parquet"
+    spill = stage_dir / f".duckdb-{token}"
     con = duckdb.connect()
     try:
         con.execute(f"set memory_limit = '{DUCKDB_MEMORY}'")
+        # The pages are read once into a temporary table (every check below and the
+        # COPY read it); past the memory limit it spills beside the staged file.
+        con.execute(f"set temp_directory = {_sql_text(spill)}")
         con.register("pages_df", pages)
         con.execute("create temp table pages as select * from pages_df")
         paths = ", ".join(_sql_text(p) for p in pages["path"])
         try:
             con.execute(
                 f"""
-                create temp view documents as
+                create temp table documents as
                 select filename as path, resultats
                 from read_json([{paths}], columns = {{resultats: '{OFFER_TYPE}'}},
                     format = 'auto', records = true, filename = true,
@@ -288,6 +294,7 @@ def parse(files: Iterable[LandedFile], *, stage_dir: Path | None = None) -> dict
         raise
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     if total and rows < total:
         logger.info("%s: %d offer(s) seen twice in a snapshot kept once", SLUG, total - rows)
     logger.info("%s: parsed offers (%d rows, snapshot %s)", SLUG, rows, partition)
