@@ -70,6 +70,7 @@ def dbt_env(settings: Settings, duckdb_path: Path | None = None) -> dict[str, st
         "TREMPLIN_DUCKDB_PATH": str(duckdb_path or settings.duckdb_path),
         "TREMPLIN_RAW_DIR": str(settings.raw_dir),
         "TREMPLIN_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
+        "TREMPLIN_DBT_ORDERED_THREADS": str(settings.dbt_ordered_threads),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 

@@ -61,6 +61,9 @@ class Settings:
     # DuckDB's own default is 80 % of the RAM: national models would take 9 GB. Capped,
     # DuckDB spills to disk beside the warehouse instead.
     dbt_memory_limit: str = "2500MB"
+    # Engine threads for the models whose rows keep their input order (no aggregation):
+    # parallel there gives the same table, row for row. Everything else runs on one.
+    dbt_ordered_threads: int = 2
 
     @property
     def landing_dir(self) -> Path:
@@ -120,6 +123,8 @@ def get_settings() -> Settings:
     TREMPLIN_GATE_MAX_DROPPED_PCT  share of a table's keys (%) a new export vintage may drop
                             before the publication gate holds it (default 5)
     TREMPLIN_DBT_MEMORY_LIMIT  DuckDB memory limit inside dbt builds (default 2500MB)
+    TREMPLIN_DBT_ORDERED_THREADS  DuckDB threads for the order-preserving models (the large
+                            staging table; default: the machine's cores)
     TREMPLIN_GATE_HEADLINES `table.field:mean|median:max_pct;...` headline indicators whose
                             relative move holds a vintage (default DEFAULT_GATE_HEADLINES;
                             "" for none)
@@ -142,7 +147,23 @@ def get_settings() -> Settings:
         gate_max_dropped_pct=_gate_max_dropped_pct(),
         gate_headlines=parse_gate_headlines(os.environ.get("TREMPLIN_GATE_HEADLINES")),
         dbt_memory_limit=os.environ.get("TREMPLIN_DBT_MEMORY_LIMIT", "").strip() or "2500MB",
+        dbt_ordered_threads=_positive_int(
+            "TREMPLIN_DBT_ORDERED_THREADS", default=os.cpu_count() or 1
+        ),
     )
+
+
+def _positive_int(name: str, *, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name}={text!r}: expected a whole number of at least 1")
+    return value
 
 
 def _gate_max_dropped_pct() -> float:

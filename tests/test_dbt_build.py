@@ -52,6 +52,9 @@ def _run_dbt(command: list[str], *, work_dir: Path, raw_dir: Path, duckdb_path: 
         **os.environ,
         "TREMPLIN_RAW_DIR": str(raw_dir),
         "TREMPLIN_DUCKDB_PATH": str(duckdb_path),
+        # As the pipeline sets it on a 2-core machine: the staging table runs on 2 threads
+        # and a singular test checks the build is back on one after it.
+        "TREMPLIN_DBT_ORDERED_THREADS": "2",
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }

@@ -1,17 +1,22 @@
 {{ config(
     materialized="table",
-    post_hook="{{ delete_repeated_rows([
-        'indicator_code', 'activity_type', 'activity_code', 'territory_type',
-        'territory_code', 'period_type', 'period_code', 'nomenclature_code',
-        'characteristic_type', 'characteristic_code', 'metric_value', 'is_masked',
-        'value_pct', 'secondary_count'
-    ], order_by='_fetched_at desc, _row_number') }}",
+    pre_hook="{{ set_ordered_threads() }}",
+    post_hook=[
+        "{{ delete_repeated_rows([
+            'indicator_code', 'activity_type', 'activity_code', 'territory_type',
+            'territory_code', 'period_type', 'period_code', 'nomenclature_code',
+            'characteristic_type', 'characteristic_code', 'metric_value', 'is_masked',
+            'value_pct', 'secondary_count'
+        ], order_by='_fetched_at desc, _row_number') }}",
+        "{{ reset_engine_threads() }}",
+    ],
 ) }}
 
 -- Materialised, unlike the other staging models: nationally it is tens of millions of
 -- rows, and as a view every test and every downstream model would re-read the raw file.
 -- Exact repeats are deleted by the post-hook (see macros/delete_repeated_rows.sql) rather
 -- than ranked here: a window over every row cost 3 x the rest of the model nationally.
+-- A projection in input order: it runs on every core (macros/engine_threads.sql).
 -- Long form: the total row of a cell has no characteristic; its breakdown rows do.
 -- Département codes are conformed (1 -> 01); secret values stay NULL with is_masked.
 with

@@ -1,0 +1,34 @@
+{#- Builds run on one DuckDB thread (profiles.yml): parallel aggregation adds doubles in a
+    varying order, and identical inputs must give identical exports. A model that only
+    projects rows (no aggregation, no join) gets the same table row for row on several
+    threads, since DuckDB keeps the insertion order: such a model may open with
+    `set_ordered_threads()` and must close with `reset_engine_threads()`. -#}
+{% macro set_ordered_threads() -%}
+    {{ return(adapter.dispatch('set_engine_threads', 'tremplin')(
+        env_var('TREMPLIN_DBT_ORDERED_THREADS', '1') | int)) }}
+{%- endmacro %}
+
+{% macro reset_engine_threads() -%}
+    {{ return(adapter.dispatch('set_engine_threads', 'tremplin')(1)) }}
+{%- endmacro %}
+
+{% macro default__set_engine_threads(threads) -%}
+    select 1
+{%- endmacro %}
+
+{% macro duckdb__set_engine_threads(threads) -%}
+    set threads = {{ threads }}
+{%- endmacro %}
+
+{#- The engine threads now in effect (what the build runs the next model with). -#}
+{% macro current_engine_threads() -%}
+    {{ return(adapter.dispatch('current_engine_threads', 'tremplin')()) }}
+{%- endmacro %}
+
+{% macro default__current_engine_threads() -%}
+    1
+{%- endmacro %}
+
+{% macro duckdb__current_engine_threads() -%}
+    current_setting('threads')
+{%- endmacro %}

@@ -1,0 +1,23 @@
+"""Settings read from the environment: defaults, and a clear refusal of bad values."""
+
+import os
+
+import pytest
+
+from pipelines.dbt import dbt_env
+from pipelines.settings import get_settings
+
+
+def test_ordered_threads_default_to_the_cores_and_reach_dbt(monkeypatch):
+    monkeypatch.delenv("TREMPLIN_DBT_ORDERED_THREADS", raising=False)
+    settings = get_settings()
+    assert settings.dbt_ordered_threads == (os.cpu_count() or 1)
+    monkeypatch.setenv("TREMPLIN_DBT_ORDERED_THREADS", "3")
+    assert dbt_env(get_settings())["TREMPLIN_DBT_ORDERED_THREADS"] == "3"
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_ordered_threads_are_refused(monkeypatch, value):
+    monkeypatch.setenv("TREMPLIN_DBT_ORDERED_THREADS", value)
+    with pytest.raises(ValueError, match="TREMPLIN_DBT_ORDERED_THREADS=.*at least 1"):
+        get_settings()
