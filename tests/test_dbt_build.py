@@ -278,17 +278,20 @@ def test_conflicting_duplicate_departement_fails_the_build(tmp_path: Path) -> No
     assert "dim_departement" not in tables
 
 
-def test_conflicting_api_value_fails_the_hash_prefiltered_key_test(tmp_path: Path) -> None:
+def test_conflicting_value_and_malformed_code_fail_the_staging_tests(tmp_path: Path) -> None:
     """The same cell published twice with two values is not a repeat: it stays, and the
-    key test (which groups hashes first on this table) names the cell."""
+    key test (which groups hashes first on this table) names it. A malformed ROME code in
+    3 rows is named once by the pattern test (which counts values before matching)."""
     raw_dir = tmp_path / "raw"
     write_raw_fixtures(raw_dir)
+    first_rows = "where _source_file = (select min(_source_file) from raw) and _row_number"
     _rewrite_parquet(
         raw_dir / MARCHE_SLUG / "indicators.parquet",
         "select * from raw union all "
         "select * replace (cast(coalesce(try_cast(value as double), 0) + 1 as varchar) as value, "
-        "false as value_masked, _row_number + 1000 as _row_number) from raw "
-        "where _source_file = (select min(_source_file) from raw) and _row_number = 1",
+        f"false as value_masked, _row_number + 1000 as _row_number) from raw {first_rows} = 1 "
+        "union all select * replace ('A11' as activity_code, _row_number + 2000 as _row_number) "
+        f"from raw {first_rows} <= 3",
     )
     staging = "stg_francetravail_marche_travail__indicators"
     run = _run_dbt(
@@ -298,8 +301,10 @@ def test_conflicting_api_value_fails_the_hash_prefiltered_key_test(tmp_path: Pat
         duckdb_path=tmp_path / "wh.duckdb",
     )
     assert run.returncode != 0, run.output
-    failed = {uid for uid, status in run.results.items() if status in {"fail", "error"}}
-    assert failed and all(
-        uid.startswith(f"test.tremplin.unique_combination_{staging}") for uid in failed
-    ), failed
-    assert "Got 1 result" in run.output, run.output
+    failed = {uid.split(".")[2] for uid, status in run.results.items() if status == "fail"}
+    assert {name.split(f"{staging}_")[0] for name in failed} == {
+        "unique_combination_",
+        "matches_pattern_",
+    }, failed
+    assert any("activity_code" in name for name in failed if name.startswith("matches"))
+    assert run.output.count("Got 1 result") == 2, run.output
