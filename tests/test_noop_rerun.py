@@ -216,6 +216,15 @@ def split(mats: dict[str, dict]) -> tuple[dict, dict, dict]:
     return raw, models, export
 
 
+def raw_and_models_unchanged(outcome: Outcome) -> dict:
+    """Assert a successful run that redid no raw table and no model; its export's
+    materialization metadata, for the caller to check."""
+    assert outcome.code == 0
+    raw, models, export = split(outcome.materializations())
+    assert all(m.get("unchanged") for m in [*raw.values(), *models.values()])
+    return export[EXPORT_KEY]
+
+
 def run(
     monkeypatch, warehouse: Path, mirror: Path = MIRROR, args: tuple[str, ...] = ("run",)
 ) -> Outcome:
@@ -431,11 +440,8 @@ def test_changed_dbt_project_rebuilds(warehouse, monkeypatch, tmp_path):
 def test_damaged_export_record_exports_again(warehouse, monkeypatch):
     (warehouse / "exports" / INPUTS_RECORD).write_text("garbage")
     vintage = latest_vintage(warehouse)
-    outcome = run(monkeypatch, warehouse)
-    assert outcome.code == 0
-    raw, models, export = split(outcome.materializations())
-    assert all(m.get("unchanged") for m in [*raw.values(), *models.values()])
-    assert not export[EXPORT_KEY]["unchanged"] and not export[EXPORT_KEY]["changed"]
+    export = raw_and_models_unchanged(run(monkeypatch, warehouse))
+    assert not export["unchanged"] and not export["changed"]
     assert latest_vintage(warehouse) == vintage
 
 
@@ -453,11 +459,7 @@ def test_changed_landed_file_reparses_rebuilds_and_exports_then_skips(
     assert models and not any(m.get("unchanged") for m in models.values())
     assert export[EXPORT_KEY]["changed"] and latest_vintage(warehouse) != vintage
 
-    again = run(monkeypatch, warehouse, mirror)
-    assert again.code == 0
-    raw, models, export = split(again.materializations())
-    assert all(m.get("unchanged") for m in [*raw.values(), *models.values()])
-    assert export[EXPORT_KEY]["unchanged"]
+    assert raw_and_models_unchanged(run(monkeypatch, warehouse, mirror))["unchanged"]
 
 
 @pytest.mark.slow
@@ -481,11 +483,7 @@ def test_rejected_publication_records_nothing(warehouse, monkeypatch, tmp_path):
 
     # Back to the good files: what is published is what they validated into, so
     # nothing needs redoing.
-    outcome = run(monkeypatch, warehouse)
-    assert outcome.code == 0
-    raw, models, export = split(outcome.materializations())
-    assert all(m.get("unchanged") for m in [*raw.values(), *models.values()])
-    assert export[EXPORT_KEY]["unchanged"]
+    assert raw_and_models_unchanged(run(monkeypatch, warehouse))["unchanged"]
 
 
 @pytest.mark.slow

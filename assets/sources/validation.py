@@ -260,6 +260,19 @@ def validate_parquet(
                 )
             )
 
+        def report(kind: str, column: str, count, samples, what: str) -> None:
+            if count:
+                samples = tuple(samples or ())
+                failures.append(
+                    Failure(
+                        kind,
+                        column,
+                        f"column {column!r}: {int(count)} offending row(s), expected {what}; "
+                        f"sample: {list(samples)}",
+                        samples,
+                    )
+                )
+
         def offending(kind: str, column: str, condition: str, what: str, params=()) -> None:
             col = _quote(column)
             count, samples = con.execute(
@@ -267,17 +280,7 @@ def validate_parquet(
                 f"[1:{SAMPLE_SIZE}] from t where {condition}",
                 list(params),
             ).fetchone()
-            if count:
-                samples = tuple(samples or ())
-                failures.append(
-                    Failure(
-                        kind,
-                        column,
-                        f"column {column!r}: {count} offending row(s), expected {what}; "
-                        f"sample: {list(samples)}",
-                        samples,
-                    )
-                )
+            report(kind, column, count, samples, what)
 
         def offending_values(kind: str, column: str, condition: str, what: str, params) -> None:
             """`offending` for a condition on the value `v` alone: the distinct values are
@@ -290,17 +293,7 @@ def validate_parquet(
                 f"group by {col}) where {condition}",
                 list(params),
             ).fetchone()
-            if count:
-                samples = tuple(samples or ())
-                failures.append(
-                    Failure(
-                        kind,
-                        column,
-                        f"column {column!r}: {int(count)} offending row(s), expected {what}; "
-                        f"sample: {list(samples)}",
-                        samples,
-                    )
-                )
+            report(kind, column, count, samples, what)
 
         for column in contract.not_null:
             if column in present:
