@@ -34,7 +34,7 @@ class ManifestError(RuntimeError):
 
 
 def default_manifest_path() -> Path:
-    from pipelines.settings import DBT_PROJECT_DIR
+    from assets.foundation.settings import DBT_PROJECT_DIR
 
     return DBT_PROJECT_DIR / "target" / "manifest.json"
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import requests
 
-from assets.sources.http import USER_AGENT, redact
-from pipelines.settings import Settings
-from pipelines.status import append_record, now_iso
+from assets.foundation.settings import Settings
+from assets.ingest.http import USER_AGENT, redact
+from assets.ingest.status import append_record, now_iso
 
 logger = logging.getLogger(__name__)
 

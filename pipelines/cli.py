@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, get_settings
+from assets.foundation.settings import DBT_PROJECT_DIR, PROJECT_ROOT, get_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Exit code of `tremplin run|export` when the publication gate held the new export: the data
@@ -61,7 +61,7 @@ def _failures(result) -> list[str]:
 
 
 def _summary(settings, rebuilt: bool = True) -> None:
-    from assets.exports import read_latest_manifest
+    from assets.export.publish import read_latest_manifest
 
     print(f"warehouse: {settings.duckdb_path}" + ("" if rebuilt else " (unchanged)"))
     _table_counts(settings, views=rebuilt)
@@ -252,7 +252,7 @@ def _warehouse_rebuilt(result) -> bool:
 
 def _held_exports(result) -> list[tuple[str, str]]:
     """(reasons, vintage) of failed publication-gate checks (WARN severity) in a run."""
-    from assets.publication_gate import GATE_CHECK
+    from assets.export.gate import GATE_CHECK
 
     held = []
     for event in result.all_events:
@@ -272,8 +272,8 @@ def _held_exports(result) -> list[tuple[str, str]]:
 
 def run_diff(old: str | None, new: str | None, as_json: bool, top: int) -> int:
     """Exit 0 with the report, 2 when a vintage cannot be found or read."""
-    from assets.export_diff import default_pair, diff_exports, format_diff, resolve_vintage
-    from assets.exports import LATEST, ExportError
+    from assets.export.diff import default_pair, diff_exports, format_diff, resolve_vintage
+    from assets.export.publish import LATEST, ExportError
 
     exports_dir = get_settings().exports_dir
     try:
@@ -292,8 +292,8 @@ def run_diff(old: str | None, new: str | None, as_json: bool, top: int) -> int:
 
 def run_accept(vintage: str) -> int:
     """Exit 0 once `latest` points at the verified vintage, 1 when it cannot be accepted."""
-    from assets.exports import ExportError
-    from assets.publication_gate import accept_vintage
+    from assets.export.gate import accept_vintage
+    from assets.export.publish import ExportError
 
     exports_dir = get_settings().exports_dir
     try:
@@ -309,7 +309,7 @@ def run_accept(vintage: str) -> int:
 
 def run_exports_doc(parse: bool) -> int:
     from assets.dbt_manifest import default_manifest_path
-    from assets.export_docs import write_exports_doc
+    from assets.export.docs import write_exports_doc
 
     if parse:
         from pipelines.dbt import prepare_manifest
@@ -337,8 +337,8 @@ def _record_failure(settings, result, job_name: str, partition: str | None = Non
 
 def run_status(as_json: bool, slugs: list[str]) -> int:
     """Exit 0 when every source is ok, 1 when one is stale or failing (for monitors)."""
+    from assets.ingest.status import OK, collect_status, format_status
     from pipelines.sources import source_modules
-    from pipelines.status import OK, collect_status, format_status
 
     settings = get_settings()
     specs = [m.SPEC for m in source_modules()]
@@ -446,7 +446,7 @@ def run_sql(query: str, max_rows: int) -> int:
 
 
 def run_check() -> int:
-    from assets.exports import ExportError, verify_export
+    from assets.export.publish import ExportError, verify_export
 
     latest = get_settings().exports_dir / "latest"
     if not latest.exists():

@@ -35,7 +35,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from pipelines.fingerprint import (
+from assets.foundation.fingerprint import (
     code_digest,
     digest,
     files_digest,
@@ -45,7 +45,7 @@ from pipelines.fingerprint import (
     stat_of,
     write_record,
 )
-from pipelines.settings import DBT_PROJECT_DIR, Settings, get_settings
+from assets.foundation.settings import DBT_PROJECT_DIR, Settings, get_settings
 
 WAREHOUSE_POOL = "warehouse"
 BUILD_RECORD_KIND = "dbt_build"

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.exports import build_export_asset
-from assets.sources.factory import build_source_assets
+from assets.export.publish import build_export_asset
+from assets.foundation.settings import get_settings, load_automation
+from assets.ingest.factory import build_source_assets
+from assets.ingest.status import effective_spec
 from pipelines.dbt import build_dbt_assets, dbt_resource
 from pipelines.jobs import build_jobs
 from pipelines.schedules import build_schedules
 from pipelines.sensors import build_sensors
-from pipelines.settings import get_settings, load_automation
 from pipelines.sources import source_modules
-from pipelines.status import effective_spec
 
 
 def build_definitions() -> dg.Definitions:

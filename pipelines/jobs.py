@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from assets.sources.factory import partitions_def_for
-from assets.sources.spec import SourceSpec
+from assets.ingest.factory import partitions_def_for
+from assets.ingest.spec import SourceSpec
 
 SOURCE_TAG = "source"
 DBT_OP = "tremplin_dbt"  # the dbt step (pipelines/dbt.py)
@@ -171,8 +171,8 @@ def periods_to_ingest(module, settings, when=None) -> list[str]:
     raw step). Older periods whose mirror files changed in place are a backfill
     (`tremplin backfill`), so a run never re-reads every period of the history.
     """
-    from assets.sources.factory import latest_partition
-    from assets.sources.raw import raw_path
+    from assets.ingest.factory import latest_partition
+    from assets.ingest.raw import raw_path
 
     spec: SourceSpec = module.SPEC
     partitions = partitions_def_for(spec)

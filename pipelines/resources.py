@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.settings import Settings, get_settings
+from assets.foundation.settings import Settings, get_settings
 
 
 class WarehouseUnavailableError(RuntimeError):

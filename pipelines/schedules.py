@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from assets.sources.factory import latest_partition, partitions_def_for
-from assets.sources.spec import TIMEZONE, SourceSpec
+from assets.foundation.settings import Settings, SourceAutomation, get_settings, load_automation
+from assets.ingest.factory import latest_partition, partitions_def_for
+from assets.ingest.spec import TIMEZONE, SourceSpec
+from assets.ingest.status import effective_spec
 from pipelines.jobs import SOURCE_TAG, refresh_job_name
-from pipelines.settings import Settings, SourceAutomation, get_settings, load_automation
-from pipelines.status import effective_spec
 
 TRIGGER_TAG = "trigger"
 

@@ -29,14 +29,14 @@ from urllib.parse import urljoin, urlsplit
 import dagster as dg
 import requests
 
-from assets.sources.factory import latest_partition, partitions_def_for
-from assets.sources.http import USER_AGENT, FetchError, redact
-from assets.sources.landing import landed_history
-from assets.sources.spec import SourceSpec
+from assets.foundation.settings import Settings, SourceAutomation, get_settings, load_automation
+from assets.ingest.factory import latest_partition, partitions_def_for
+from assets.ingest.http import USER_AGENT, FetchError, redact
+from assets.ingest.landing import landed_history
+from assets.ingest.spec import SourceSpec
 from pipelines.alerts import failure_record, record_and_notify
 from pipelines.jobs import SOURCE_TAG, refresh_job_name
 from pipelines.schedules import TRIGGER_TAG
-from pipelines.settings import Settings, SourceAutomation, get_settings, load_automation
 
 MIRROR_INTERVAL_S = 60
 DEFAULT_PROBE_EVERY = timedelta(hours=1)

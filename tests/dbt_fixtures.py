@@ -155,9 +155,9 @@ def _parsed_mirror(mirror_dir: Path) -> Path:
     import dataclasses
     import tempfile
 
-    from assets.sources.landing import fetch_source
-    from assets.sources.raw import raw_path, write_parquet_atomically
-    from pipelines.settings import get_settings
+    from assets.foundation.settings import get_settings
+    from assets.ingest.landing import fetch_source
+    from assets.ingest.raw import raw_path, write_parquet_atomically
     from pipelines.sources import source_modules
 
     work = Path(tempfile.mkdtemp(prefix="tremplin-raw-fixtures-"))

@@ -17,11 +17,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.sources.factory import build_source_assets
-from assets.sources.landing import LandedFile
-from assets.sources.raw import ParsedTable, ParseError, add_provenance
-from assets.sources.spec import Download, Partitioning, SourceSpec
-from assets.sources.validation import TableContract
+from assets.ingest.factory import build_source_assets
+from assets.ingest.landing import LandedFile
+from assets.ingest.raw import ParsedTable, ParseError, add_provenance
+from assets.ingest.spec import Download, Partitioning, SourceSpec
+from assets.ingest.validation import TableContract
 
 SLUG = "test_periodic"
 TABLES = ("counts",)
@@ -73,10 +73,10 @@ def build_test_definitions(spec: SourceSpec = SPEC) -> dg.Definitions:
     """The test source, a downstream total, and the jobs / schedules / sensors of tremplin."""
     import sys
 
+    from assets.foundation.settings import get_settings
     from pipelines.jobs import build_jobs
     from pipelines.schedules import build_schedules
     from pipelines.sensors import build_sensors
-    from pipelines.settings import get_settings
 
     @dg.asset(key="test_total", deps=[dg.AssetKey([SLUG, "counts"])], group_name="models")
     def test_total() -> dg.MaterializeResult:

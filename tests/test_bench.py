@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from assets.ingest.landing import land_file
+from assets.mirror import bench_inputs as gen
+from assets.mirror import synthetic_francetravail as synth
 from assets.sources import francetravail_bmo as bmo
 from assets.sources import francetravail_marche_travail as mt
 from assets.sources import francetravail_offres as fo
-from assets.sources import synthetic_francetravail as synth
-from assets.sources.landing import land_file
-from pipelines.bench import generate as gen
 from pipelines.bench import run
 from pipelines.sources import source_modules
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.foundation.settings import PROJECT_ROOT
 from pipelines.definitions import build_definitions
-from pipelines.settings import PROJECT_ROOT
 
 EXPECTED_ASSETS = {
     "francetravail_rome/landing",

@@ -13,8 +13,8 @@ import pytest
 from diag_warehouse import make_warehouse, run_sql, write_manifest
 from jsonschema import Draft202012Validator
 
-from assets import exports
-from assets.exports import (
+from assets.export import publish as exports
+from assets.export.publish import (
     EXPORT_TABLES,
     PENDING_TABLES,
     ExportError,
@@ -610,7 +610,7 @@ def test_pending_tables_wait_for_their_dbt_model(
     manifest = write_manifest(
         tmp_path / "manifest.json", {"diag_local_diagnosis": {}, "diag_regions": {}}
     )
-    with caplog.at_level("INFO", logger="assets.exports"):
+    with caplog.at_level("INFO", logger="assets.export.publish"):
         tables = tables_to_export(manifest)
     assert list(tables) == [
         "local_diagnosis",
@@ -644,7 +644,7 @@ def test_every_exported_column_of_the_dbt_project_is_documented() -> None:
 
 
 def test_exports_doc_lists_every_field(tmp_path: Path) -> None:
-    from assets.export_docs import render_exports_doc
+    from assets.export.docs import render_exports_doc
 
     manifest = write_manifest(
         tmp_path / "manifest.json",

@@ -27,15 +27,15 @@ import duckdb
 import pytest
 from loopback import Reply, closed_port, serve
 
-from assets.exports import verify_export
+from assets.export.publish import verify_export
+from assets.foundation.settings import PROJECT_ROOT, get_settings
+from assets.ingest.http import FetchError
+from assets.ingest.landing import current_files, fetch_source
+from assets.ingest.raw import ParseError
+from assets.ingest.spec import Download
 from assets.sources import etalab_decoupage_administratif as etalab
 from assets.sources import francetravail_rome as rome
-from assets.sources.http import FetchError
-from assets.sources.landing import current_files, fetch_source
-from assets.sources.raw import ParseError
-from assets.sources.spec import Download
 from pipelines import cli
-from pipelines.settings import PROJECT_ROOT, get_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from loopback import Recorded, Reply, closed_port, serve
 
-from assets.sources.http import FetchError, download, retry_after_seconds
+from assets.ingest.http import FetchError, download, retry_after_seconds
 
 CSV = b"code;libelle\nA1101;Conduite d'engins\n"
 XLSX_LIKE = b"PK\x03\x04" + b"\x00" * 100
@@ -99,7 +99,7 @@ def test_unconditional_request_sends_no_validators(server, tmp_path, sleeps):
 
 def test_429_honours_retry_after_seconds(server, tmp_path, sleeps, caplog):
     server.route("/f.csv", Reply(status=429, headers={"Retry-After": "7"}), Reply(body=CSV))
-    with caplog.at_level(logging.WARNING, logger="assets.sources.http"):
+    with caplog.at_level(logging.WARNING, logger="assets.ingest.http"):
         result = fetch(server, "/f.csv", tmp_path, sleeps)
     assert result.body_path.read_bytes() == CSV
     assert sleeps == [7.0]

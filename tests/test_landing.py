@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from loopback import Recorded, Reply, serve
 
-from assets.sources import landing
-from assets.sources.http import FetchError
-from assets.sources.landing import (
+from assets.foundation.settings import PROJECT_ROOT, Settings
+from assets.ingest import landing
+from assets.ingest.http import FetchError
+from assets.ingest.landing import (
     PER_FILE_LOG_LIMIT,
     LandedFile,
     LandingWriteError,
@@ -32,8 +33,7 @@ from assets.sources.landing import (
     land_file,
     landed_history,
 )
-from assets.sources.spec import Download, SourceSpec
-from pipelines.settings import PROJECT_ROOT, Settings
+from assets.ingest.spec import Download, SourceSpec
 
 SLUG = "demo_source"
 ROME_CSV = b"code_rome;libelle\nA1101;Conduite d'engins agricoles\n"
@@ -280,7 +280,7 @@ def test_live_fetch_then_304(server, tmp_path, caplog):
             Download(server.url("/appellation.csv"), "appellation.csv", "csv"),
         )
     )
-    caplog.set_level("INFO", logger="assets.sources.landing")
+    caplog.set_level("INFO", logger="assets.ingest.landing")
 
     first = fetch_source(spec, settings)
     slug_dir = settings.landing_dir / SLUG
@@ -782,9 +782,9 @@ KILLED_FETCH = """
 import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from assets.sources import landing
-from assets.sources.spec import SourceSpec
-from pipelines.settings import Settings
+from assets.ingest import landing
+from assets.ingest.spec import SourceSpec
+from assets.foundation.settings import Settings
 
 real = landing._open_source
 

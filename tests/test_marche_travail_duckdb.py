@@ -14,9 +14,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from assets.foundation.settings import PROJECT_ROOT
+from assets.ingest.landing import LandedFile, land_file
 from assets.sources import francetravail_marche_travail as mt
-from assets.sources.landing import LandedFile, land_file
-from pipelines.settings import PROJECT_ROOT
 
 MIRROR = PROJECT_ROOT / "warehouse" / "mirror" / mt.SLUG
 ROME_FAP = "synthetic__rechercherActivitesRomeFap.json.gz"

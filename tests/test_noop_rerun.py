@@ -27,15 +27,15 @@ import pytest
 from dagster._core.definitions.job_definition import JobDefinition
 from diag_warehouse import make_warehouse, run_sql
 
-from assets import exports
-from assets.exports import INPUTS_RECORD, export_fingerprint, publish_export
-from assets.publication_gate import GATE_CHECK, GatePolicy
-from assets.sources.factory import CONTRACT_CHECK, raw_record_path
+from assets.export import publish as exports
+from assets.export.gate import GATE_CHECK, GatePolicy
+from assets.export.publish import INPUTS_RECORD, export_fingerprint, publish_export
+from assets.foundation.fingerprint import read_record, write_record
+from assets.foundation.settings import DBT_PROJECT_DIR, PROJECT_ROOT, HeadlineThreshold
+from assets.ingest.factory import CONTRACT_CHECK, raw_record_path
 from pipelines import cli
 from pipelines import dbt as tremplin_dbt
 from pipelines.dbt import build_record_path, dbt_project_digest, raw_files_state
-from pipelines.fingerprint import read_record, write_record
-from pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, HeadlineThreshold
 from pipelines.sources import source_modules
 
 MIRROR = PROJECT_ROOT / "warehouse" / "mirror"

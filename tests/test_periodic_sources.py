@@ -14,11 +14,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from assets.foundation.settings import PROJECT_ROOT, get_settings
+from assets.ingest.francetravail_api import FranceTravailApiError
+from assets.ingest.raw import raw_path
 from assets.sources import francetravail_bmo, francetravail_offres, insee_chomage_localise
-from assets.sources.francetravail_api import FranceTravailApiError
-from assets.sources.raw import raw_path
 from pipelines.jobs import mirror_periods, periods_to_ingest
-from pipelines.settings import PROJECT_ROOT, get_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 MIRROR = PROJECT_ROOT / "warehouse" / "mirror"
@@ -186,7 +186,7 @@ def test_live_sensor_finds_the_next_insee_file_by_its_name(env):
 
     from loopback import Reply, serve
 
-    from assets.sources.spec import Download
+    from assets.ingest.spec import Download
     from pipelines.sensors import live_tick
 
     settings = get_settings()

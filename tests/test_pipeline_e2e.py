@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from assets.foundation.settings import PROJECT_ROOT
 from pipelines import cli
-from pipelines.settings import PROJECT_ROOT
 from pipelines.sources import source_modules
 
 pytestmark = pytest.mark.slow

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from diag_warehouse import make_warehouse, run_sql
 
-from assets.exports import held_vintages, publish_export, verify_export
-from assets.publication_gate import GatePolicy
-from pipelines import cli
-from pipelines.settings import (
+from assets.export.gate import GatePolicy
+from assets.export.publish import held_vintages, publish_export, verify_export
+from assets.foundation.settings import (
     DEFAULT_GATE_HEADLINES,
     HeadlineThreshold,
     get_settings,
     parse_gate_headlines,
 )
+from pipelines import cli
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 OFFERS = HeadlineThreshold("local_diagnosis", "market__offers_per_10_job_seekers", "median", 25)
@@ -207,7 +207,7 @@ def test_tremplin_export_exits_3_when_the_gate_holds(
     import dagster as dg
 
     import pipelines.definitions
-    from assets.exports import build_export_asset
+    from assets.export.publish import build_export_asset
 
     def small_definitions() -> dg.Definitions:
         return dg.Definitions(

@@ -14,9 +14,9 @@ import pandas as pd
 import periodic_source as ps
 import pytest
 
+from assets.foundation.settings import get_settings, load_automation
 from pipelines.definitions import build_definitions
 from pipelines.jobs import backfill, partition_keys_between
-from pipelines.settings import get_settings, load_automation
 from pipelines.sources import source_modules
 
 PARIS = ZoneInfo("Europe/Paris")

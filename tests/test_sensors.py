@@ -20,11 +20,11 @@ import periodic_source as ps
 import pytest
 from loopback import Reply, serve
 
-from assets.sources.landing import fetch_source
-from assets.sources.spec import Download, SourceSpec
+from assets.foundation.settings import PROJECT_ROOT, get_settings
+from assets.ingest.landing import fetch_source
+from assets.ingest.spec import Download, SourceSpec
 from pipelines.definitions import build_definitions
 from pipelines.sensors import live_tick
-from pipelines.settings import PROJECT_ROOT, get_settings
 
 ETALAB = "etalab_decoupage_administratif"
 ROME = "francetravail_rome"

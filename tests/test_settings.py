@@ -4,8 +4,8 @@ import os
 
 import pytest
 
+from assets.foundation.settings import get_settings
 from pipelines.dbt import dbt_env
-from pipelines.settings import get_settings
 
 
 def test_ordered_threads_default_to_the_cores_and_reach_dbt(monkeypatch):

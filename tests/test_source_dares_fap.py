@@ -15,10 +15,10 @@ import pytest
 from dbt_fixtures import write_raw_fixtures
 from dbt_runner import run_dbt_build
 
+from assets.ingest.landing import land_file
+from assets.ingest.raw import ParseError, raw_path, write_parquet_atomically
+from assets.ingest.validation import validate_frame
 from assets.sources import dares_fap as fap
-from assets.sources.landing import land_file
-from assets.sources.raw import ParseError, raw_path, write_parquet_atomically
-from assets.sources.validation import validate_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / fap.SLUG

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from api_server import CLIENT_ID, CLIENT_SECRET, fake_api
 
-from assets.sources.francetravail_api import (
+from assets.ingest.francetravail_api import (
     SCOPES_MARCHE_TRAVAIL,
     Credentials,
     FranceTravailApiError,
@@ -18,7 +18,7 @@ from assets.sources.francetravail_api import (
     land_response,
     parse_content_range,
 )
-from assets.sources.landing import current_files, write_current_pointer
+from assets.ingest.landing import current_files, write_current_pointer
 
 SLUG = "francetravail_marche_travail"
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from api_server import CLIENT_ID, CLIENT_SECRET, fake_api
 
+from assets.foundation.settings import PROJECT_ROOT, get_settings
+from assets.ingest.francetravail_api import Credentials, FranceTravailClient
+from assets.ingest.landing import LandedFile, current_files, land_file
+from assets.ingest.raw import ParseError
+from assets.ingest.validation import validate_frame
 from assets.sources import francetravail_marche_travail as mt
-from assets.sources.francetravail_api import Credentials, FranceTravailClient
-from assets.sources.landing import LandedFile, current_files, land_file
-from assets.sources.raw import ParseError
-from assets.sources.validation import validate_frame
-from pipelines.settings import PROJECT_ROOT, get_settings
 
 MIRROR = PROJECT_ROOT / "warehouse" / "mirror" / mt.SLUG
 

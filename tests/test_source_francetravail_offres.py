@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from api_server import CLIENT_ID, CLIENT_SECRET, fake_api, make_offer
 
+from assets.foundation.settings import PROJECT_ROOT, get_settings
+from assets.ingest.francetravail_api import Credentials, FranceTravailClient
+from assets.ingest.landing import LandedFile, current_files, land_file
+from assets.ingest.raw import ParseError
+from assets.ingest.validation import validate_frame
 from assets.sources import francetravail_offres as fo
-from assets.sources.francetravail_api import Credentials, FranceTravailClient
-from assets.sources.landing import LandedFile, current_files, land_file
-from assets.sources.raw import ParseError
-from assets.sources.validation import validate_frame
-from pipelines.settings import PROJECT_ROOT, get_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / fo.SLUG
 REAL_PAGE = FIXTURES / "offres_2025-11-13_page0.json"

@@ -16,12 +16,12 @@ import duckdb
 import jsonschema
 import pytest
 
+from assets.foundation.settings import PROJECT_ROOT
+from assets.ingest.landing import land_file
+from assets.ingest.raw import raw_path, write_parquet_atomically
+from assets.mirror.synthetic_francetravail import generate, main
 from assets.sources import francetravail_marche_travail as mt
 from assets.sources import francetravail_offres as fo
-from assets.sources.landing import land_file
-from assets.sources.raw import raw_path, write_parquet_atomically
-from assets.sources.synthetic_francetravail import generate, main
-from pipelines.settings import PROJECT_ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIRROR = PROJECT_ROOT / "warehouse" / "mirror"
@@ -49,7 +49,7 @@ def test_same_seed_same_bytes_and_the_committed_mirror_is_current(generated, tmp
         committed = {p.name: p.read_bytes() for p in (MIRROR / slug).glob("synthetic__*")}
         assert committed == {p.name: p.read_bytes() for p in (generated / slug).iterdir()}, (
             f"warehouse/mirror/{slug} is stale: regenerate it with "
-            "python -m assets.sources.synthetic_francetravail --scale small --out warehouse/mirror"
+            "python -m assets.mirror.synthetic_francetravail --scale small --out warehouse/mirror"
         )
 
 

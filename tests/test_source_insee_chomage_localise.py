@@ -17,10 +17,10 @@ import pytest
 from dbt_runner import run_dbt_build
 from openpyxl import Workbook
 
+from assets.ingest.landing import land_file
+from assets.ingest.raw import ParseError, write_parquet_atomically
+from assets.ingest.validation import validate_frame
 from assets.sources import insee_chomage_localise as insee
-from assets.sources.landing import land_file
-from assets.sources.raw import ParseError, write_parquet_atomically
-from assets.sources.validation import validate_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / insee.SLUG

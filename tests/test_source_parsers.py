@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from assets.ingest.landing import land_file
+from assets.ingest.raw import ParseError, snake_case
+from assets.ingest.validation import validate_frame
 from assets.sources import etalab_decoupage_administratif as etalab
 from assets.sources import francetravail_rome as rome
-from assets.sources.landing import land_file
-from assets.sources.raw import ParseError, snake_case
-from assets.sources.validation import validate_frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -200,7 +200,7 @@ def test_snake_case(raw, expected):
 
 
 def test_csv_reader_keeps_leading_zeros_and_nulls():
-    from assets.sources.raw import read_csv_text
+    from assets.ingest.raw import read_csv_text
 
     frame = read_csv_text('"code","v"\n"01",""\n"2A","x"\n', slug="s", file_name="f.csv")
     assert frame["code"].tolist() == ["01", "2A"]
@@ -210,7 +210,7 @@ def test_csv_reader_keeps_leading_zeros_and_nulls():
 
 
 def test_utf16_text_is_refused_with_the_encoding_named():
-    from assets.sources.raw import decode_text
+    from assets.ingest.raw import decode_text
 
     with pytest.raises(ParseError, match="f.csv looks like UTF-16"):
         decode_text('"code"\n"01"\n'.encode("utf-16"), slug="s", file_name="f.csv")

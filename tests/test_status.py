@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from assets.foundation.settings import PROJECT_ROOT, get_settings
+from assets.ingest.landing import fetch_source
+from assets.ingest.status import append_record, collect_status, max_age, next_release, now_iso
 from assets.sources import etalab_decoupage_administratif, francetravail_rome
-from assets.sources.landing import fetch_source
 from pipelines import cli
-from pipelines.settings import PROJECT_ROOT, get_settings
-from pipelines.status import append_record, collect_status, max_age, next_release, now_iso
 
 ETALAB = etalab_decoupage_administratif.SPEC
 ROME = francetravail_rome.SPEC

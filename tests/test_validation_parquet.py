@@ -4,7 +4,7 @@ verdicts as the Great Expectations path (`validate_frame`) on the same rows."""
 import duckdb
 import pandas as pd
 
-from assets.sources.validation import TableContract, validate_frame, validate_parquet
+from assets.ingest.validation import TableContract, validate_frame, validate_parquet
 
 CONTRACT = TableContract(
     columns=("offer_id", "rome_code", "contract_type"),

@@ -1,2 +1,2 @@
-"""One module per published dataset (spec, parse, raw assets, checks) plus the shared
-fetch path (`http`, `landing`) and raw validation (`validation`)."""
+"""One module per published dataset, named by its slug: spec, parse, contract. Nothing else;
+the machinery they share lives in `assets.ingest`."""

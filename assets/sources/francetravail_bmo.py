@@ -38,10 +38,10 @@ from datetime import timedelta
 
 import pandas as pd
 
-from assets.sources.landing import LandedFile, iter_members
-from assets.sources.raw import ParsedTable, ParseError, add_provenance, snake_case
-from assets.sources.spec import Download, Partitioning, SourceSpec
-from assets.sources.validation import TableContract
+from assets.ingest.landing import LandedFile, iter_members
+from assets.ingest.raw import ParsedTable, ParseError, add_provenance, snake_case
+from assets.ingest.spec import Download, Partitioning, SourceSpec
+from assets.ingest.validation import TableContract
 
 log = logging.getLogger(__name__)
 

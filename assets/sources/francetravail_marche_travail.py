@@ -39,7 +39,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from assets.sources.francetravail_api import (
+from assets.foundation.settings import Settings
+from assets.ingest.francetravail_api import (
     API_HOST,
     GZIP_MAGIC,
     REQUIRED_ENV,
@@ -52,7 +53,7 @@ from assets.sources.francetravail_api import (
     land_response,
     read_json,
 )
-from assets.sources.landing import (
+from assets.ingest.landing import (
     FetchReport,
     LandedFile,
     NotFetchedError,
@@ -60,10 +61,9 @@ from assets.sources.landing import (
     fetch_source,
     write_current_pointer,
 )
-from assets.sources.raw import ParsedTable, ParseError, add_provenance
-from assets.sources.spec import Download, SourceSpec
-from assets.sources.validation import StagedTable, TableContract
-from pipelines.settings import Settings
+from assets.ingest.raw import ParsedTable, ParseError, add_provenance
+from assets.ingest.spec import Download, SourceSpec
+from assets.ingest.validation import StagedTable, TableContract
 
 logger = logging.getLogger(__name__)
 
@@ -686,7 +686,7 @@ def _landed_rome_codes(settings: Settings) -> tuple[str, ...]:
     import csv
     import io
 
-    from assets.sources.landing import iter_members
+    from assets.ingest.landing import iter_members
 
     try:
         files = current_files(settings.landing_dir, "francetravail_rome")
@@ -729,7 +729,7 @@ def fetch(
             read_timeout=settings.http_timeout_s,
         )
     if scope is None:
-        from assets.sources.synthetic_francetravail import load_referentials
+        from assets.ingest.referentials import load_referentials
 
         ref = load_referentials(geo_dir=settings.mirror_dir / "etalab_decoupage_administratif")
         scope = default_scope(settings, ref.departements, ref.regions)

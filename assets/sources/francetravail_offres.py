@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from assets.sources.francetravail_api import (
+from assets.foundation.settings import Settings
+from assets.ingest.francetravail_api import (
     API_HOST,
     REQUIRED_ENV,
     SCOPES_OFFRES,
@@ -41,11 +42,10 @@ from assets.sources.francetravail_api import (
     land_response,
     parse_content_range,
 )
-from assets.sources.landing import FetchReport, LandedFile, fetch_source, write_current_pointer
-from assets.sources.raw import ParseError
-from assets.sources.spec import TIMEZONE, Download, Partitioning, SourceSpec
-from assets.sources.validation import StagedTable, TableContract
-from pipelines.settings import Settings
+from assets.ingest.landing import FetchReport, LandedFile, fetch_source, write_current_pointer
+from assets.ingest.raw import ParseError
+from assets.ingest.spec import TIMEZONE, Download, Partitioning, SourceSpec
+from assets.ingest.validation import StagedTable, TableContract
 
 logger = logging.getLogger(__name__)
 
@@ -464,7 +464,7 @@ def fetch(
             read_timeout=settings.http_timeout_s,
         )
     if departements is None:
-        from assets.sources.synthetic_francetravail import load_referentials
+        from assets.ingest.referentials import load_referentials
 
         geo = settings.mirror_dir / "etalab_decoupage_administratif"
         departements = load_referentials(geo_dir=geo).departements

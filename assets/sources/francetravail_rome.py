@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 
-from assets.sources.landing import LandedFile, iter_members
-from assets.sources.raw import ParsedTable, ParseError, add_provenance, decode_text, read_csv_text
-from assets.sources.spec import Download, SourceSpec
-from assets.sources.validation import TableContract
+from assets.ingest.landing import LandedFile, iter_members
+from assets.ingest.raw import ParsedTable, ParseError, add_provenance, decode_text, read_csv_text
+from assets.ingest.spec import Download, SourceSpec
+from assets.ingest.validation import TableContract
 
 log = logging.getLogger(__name__)
 

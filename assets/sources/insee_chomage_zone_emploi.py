@@ -17,19 +17,18 @@ with `taux_chomage_masked = true`.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 import pandas as pd
 
-from assets.sources.landing import LandedFile, iter_members
-from assets.sources.raw import ParsedTable, ParseError, add_provenance, snake_case
-from assets.sources.spec import Download, SourceSpec
-from assets.sources.validation import TableContract
+from assets.ingest.landing import LandedFile, iter_members
+from assets.ingest.raw import ParsedTable, ParseError, add_provenance, snake_case
+from assets.ingest.spec import Download, SourceSpec
+from assets.ingest.validation import TableContract
+from assets.ingest.workbook import Sheet, cell_text, find_sheets, read_workbook
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,6 @@ SPEC = SourceSpec(
 )
 
 # How many rows from the top of a sheet the header row is looked for in.
-HEADER_SEARCH_ROWS = 40
 MASK_MARKERS = frozenset({"*", "nd", "n.d.", "n.d", "s", "ns", "secret"})
 
 ZE_CODE = r"^[0-9]{4}$"
@@ -124,54 +122,6 @@ def quarter_label(cell: object) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Sheet:
-    """A data block found in a workbook: its sheet, header row and body."""
-
-    name: str
-    header_row: int  # 0-based row index in the sheet
-    header: tuple[str, ...]
-    body: pd.DataFrame  # rows below the header, columns by position
-
-
-def _cell_text(value: object) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return str(value).strip()
-
-
-def read_workbook(data: bytes, *, slug: str, file_name: str) -> dict[str, pd.DataFrame]:
-    """Every sheet of an XLSX/XLS as text cells, no header interpretation."""
-    try:
-        return pd.read_excel(
-            io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="calamine"
-        )
-    except Exception as exc:  # calamine raises its own error types for broken workbooks
-        raise ParseError(f"{slug}: {file_name} is not a readable workbook ({exc})") from exc
-
-
-def find_sheets(
-    workbook: dict[str, pd.DataFrame],
-    is_header: Callable[[Sequence[str]], bool],
-    *,
-    max_rows: int = HEADER_SEARCH_ROWS,
-) -> list[Sheet]:
-    """The sheets holding a row for which `is_header(cells)` is true, with that row's position.
-
-    Publishers move title rows and rename sheets between releases; the header row of short
-    codes is what stays, so the table is located by it.
-    """
-    found = []
-    for name, frame in workbook.items():
-        for row in range(min(max_rows, len(frame))):
-            cells = tuple(_cell_text(v) for v in frame.iloc[row].tolist())
-            if is_header(cells):
-                body = frame.iloc[row + 1 :].reset_index(drop=True)
-                found.append(Sheet(name, row, cells, body))
-                break
-    return found
-
-
 def _has(pattern: re.Pattern[str]):
     return lambda cells: any(pattern.match(c) for c in cells)
 
@@ -228,7 +178,7 @@ def to_long(table: str, sheet: Sheet, file_name: str) -> pd.DataFrame:
     if len(set(quarters.values())) != len(quarters):
         raise ParseError(f"{SLUG}: {where}: a quarter column appears twice")
 
-    body = sheet.body.map(_cell_text)
+    body = sheet.body.map(cell_text)
     codes = body.iloc[:, ids[code_column]]
     # Blank rows and footnotes (text in the first cell, nothing else) are not areas.
     others = body.drop(columns=body.columns[ids[code_column]])

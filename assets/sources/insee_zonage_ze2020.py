@@ -22,11 +22,11 @@ from datetime import timedelta
 
 import pandas as pd
 
-from assets.sources.insee_chomage_zone_emploi import Sheet, find_sheets, read_workbook
-from assets.sources.landing import LandedFile, iter_members
-from assets.sources.raw import ParsedTable, ParseError, add_provenance, snake_case
-from assets.sources.spec import Download, SourceSpec
-from assets.sources.validation import TableContract
+from assets.ingest.landing import LandedFile, iter_members
+from assets.ingest.raw import ParsedTable, ParseError, add_provenance, snake_case
+from assets.ingest.spec import Download, SourceSpec
+from assets.ingest.validation import TableContract
+from assets.ingest.workbook import Sheet, find_sheets, read_workbook
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.bench.generate import COMPLETE_MARKER, DEFAULT_OUT, SCALES, generate_mirror
-from pipelines.settings import PROJECT_ROOT
+from assets.foundation.settings import PROJECT_ROOT
+from assets.mirror.bench_inputs import COMPLETE_MARKER, DEFAULT_OUT, SCALES, generate_mirror
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 SAMPLE_EVERY_S = 0.2

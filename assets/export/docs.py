@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from assets.dbt_manifest import ModelDoc, load_models
-from assets.exports import EXPORT_TABLES, _split_relation, json_path
+from assets.export.publish import EXPORT_TABLES, _split_relation, json_path
 
 # Column `meta` keys shown as their own column when a model's yml uses them.
 META_KEYS = ("unit", "source", "formula", "level")

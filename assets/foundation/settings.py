@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # assets/foundation/settings.py
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 MODES = ("mirror", "live")

@@ -29,9 +29,9 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from assets.sources.http import USER_AGENT, FetchError, redact, retry_after_seconds
-from assets.sources.landing import LandedFile, land_file
-from assets.sources.raw import ParseError
+from assets.ingest.http import USER_AGENT, FetchError, redact, retry_after_seconds
+from assets.ingest.landing import LandedFile, land_file
+from assets.ingest.raw import ParseError
 
 logger = logging.getLogger(__name__)
 

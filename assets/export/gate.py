@@ -21,8 +21,8 @@ from pathlib import Path
 
 import duckdb
 
-from assets.export_diff import _is_numeric, choose_key, key_changes, open_pair, view_columns
-from assets.exports import MANIFEST, ExportError, _quote, promote_vintage
+from assets.export.diff import _is_numeric, choose_key, key_changes, open_pair, view_columns
+from assets.export.publish import MANIFEST, ExportError, _quote, promote_vintage
 
 GATE_CHECK = "publication_gate"
 
@@ -37,7 +37,7 @@ class GateDecision:
 @dataclass(frozen=True)
 class GatePolicy:
     max_dropped_pct: float = 5.0
-    headlines: tuple = ()  # pipelines.settings.HeadlineThreshold
+    headlines: tuple = ()  # assets.foundation.settings.HeadlineThreshold
 
     @classmethod
     def from_settings(cls, settings) -> GatePolicy:

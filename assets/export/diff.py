@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from assets.exports import (
+from assets.export.publish import (
     LATEST,
     MANIFEST,
     ExportError,

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipelines.settings import PROJECT_ROOT
+from assets.foundation.settings import PROJECT_ROOT
 
 RECORD_FORMAT = 1
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from assets.sources.landing import LandedFile
+from assets.ingest.landing import LandedFile
 
 log = logging.getLogger(__name__)
 

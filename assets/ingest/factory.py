@@ -32,20 +32,7 @@ from types import ModuleType
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.sources.http import FetchError
-from assets.sources.landing import (
-    FetchReport,
-    LandedFile,
-    LandingWriteError,
-    NotFetchedError,
-    current_files,
-    fetch_source,
-    landed_history,
-)
-from assets.sources.raw import raw_path, rejected_path, write_parquet_atomically
-from assets.sources.spec import TIMEZONE, SourceSpec
-from assets.sources.validation import StagedTable, validate_frame, validate_parquet
-from pipelines.fingerprint import (
+from assets.foundation.fingerprint import (
     canonical,
     code_digest,
     digest,
@@ -55,7 +42,20 @@ from pipelines.fingerprint import (
     stat_of,
     write_record,
 )
-from pipelines.settings import Settings, get_settings
+from assets.foundation.settings import Settings, get_settings
+from assets.ingest.http import FetchError
+from assets.ingest.landing import (
+    FetchReport,
+    LandedFile,
+    LandingWriteError,
+    NotFetchedError,
+    current_files,
+    fetch_source,
+    landed_history,
+)
+from assets.ingest.raw import raw_path, rejected_path, write_parquet_atomically
+from assets.ingest.spec import TIMEZONE, SourceSpec
+from assets.ingest.validation import StagedTable, validate_frame, validate_parquet
 
 CONTRACT_CHECK = "contract"
 RAW_RECORD_KIND = "raw"
@@ -185,7 +185,7 @@ def build_source_assets(
     module: ModuleType, spec: SourceSpec | None = None
 ) -> list[dg.AssetsDefinition]:
     """`spec` overrides `module.SPEC` (the operator's schedule / max-age overrides)."""
-    from pipelines.status import max_age, record_fetch
+    from assets.ingest.status import max_age, record_fetch
 
     spec = spec or module.SPEC
     # The parser as imported now, not as the files on disk may read by the time it runs.

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from assets.sources.landing import LandedFile, NotFetchedError, current_files, landed_history
-from assets.sources.spec import TIMEZONE, SourceSpec
-from pipelines.settings import Settings, SourceAutomation, load_automation
+from assets.foundation.settings import Settings, SourceAutomation, load_automation
+from assets.ingest.landing import LandedFile, NotFetchedError, current_files, landed_history
+from assets.ingest.spec import TIMEZONE, SourceSpec
 
 OK, STALE, FAILING = "ok", "stale", "failing"
 # Without a schedule and without a declared max age, a source may go this long unchecked.

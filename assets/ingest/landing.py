@@ -80,9 +80,9 @@ from typing import Any, BinaryIO
 
 import requests
 
-from assets.sources.http import HEAD_BYTES, FetchError, check_content, download, redact
-from assets.sources.spec import Download, SourceSpec
-from pipelines.settings import Settings
+from assets.foundation.settings import Settings
+from assets.ingest.http import HEAD_BYTES, FetchError, check_content, download, redact
+from assets.ingest.spec import Download, SourceSpec
 
 logger = logging.getLogger(__name__)
 # Landing more files than this at once logs one summary instead of a line per file.

@@ -835,7 +835,7 @@ def publish_export(
     `sources` describes the inputs (slug, files with sha256, vintage, synthetic flag) and is
     copied into the manifest; the export is marked synthetic when `synthetic` is set or any
     source is. Field descriptions come from `dbt_manifest` (else DuckDB comments). With a
-    `gate` (assets.publication_gate.GatePolicy), a new vintage that fails it against the
+    `gate` (assets.export.gate.GatePolicy), a new vintage that fails it against the
     current `latest` is written but not promoted (`held`). Raises ExportError with `latest`
     left exactly as it was.
 
@@ -872,7 +872,7 @@ def publish_export(
             kept = _unchanged_export(exports_dir, inputs_fingerprint, log)
             if kept is not None:
                 return kept
-            from pipelines.fingerprint import remove_record
+            from assets.foundation.fingerprint import remove_record
 
             remove_record(exports_dir / INPUTS_RECORD)
         models = _manifest_models(dbt_manifest, log)
@@ -905,12 +905,12 @@ def exporter_identity() -> dict:
     package versions the manifest records; the export asset takes it when it is defined,
     right after the import, so it describes the code that will run."""
     import assets.dbt_manifest
-    import assets.export_diff
-    import assets.publication_gate
-    from pipelines.fingerprint import code_digest
+    import assets.export.diff
+    import assets.export.gate
+    from assets.foundation.fingerprint import code_digest
 
     code = code_digest(
-        sys.modules[__name__], assets.dbt_manifest, assets.export_diff, assets.publication_gate
+        sys.modules[__name__], assets.dbt_manifest, assets.export.diff, assets.export.gate
     )
     return {"code": code, "versions": _package_versions()}
 
@@ -929,7 +929,7 @@ def export_fingerprint(
     mtime: dbt replaces it on every build), the tables, the dbt docs that describe the
     fields, the landed files named in the manifest, the gate and `exporter_identity()`.
     None when the warehouse does not exist (nothing to compare)."""
-    from pipelines.fingerprint import canonical, digest, file_sha256, stat_of
+    from assets.foundation.fingerprint import canonical, digest, file_sha256, stat_of
 
     warehouse = stat_of(duckdb_path)
     if warehouse is None:
@@ -958,7 +958,7 @@ def export_fingerprint(
 def _unchanged_export(exports_dir: Path, fingerprint: str, log: logging.Logger):
     """The existing export made from these very inputs, if `latest` (and the held vintage,
     when the gate held it) is still what was recorded; else None (export for real)."""
-    from pipelines.fingerprint import read_record
+    from assets.foundation.fingerprint import read_record
 
     record = read_record(exports_dir / INPUTS_RECORD, kind=INPUTS_RECORD_KIND)
     if record is None or record["fingerprint"] != fingerprint:
@@ -1017,7 +1017,7 @@ def _files_in_place(directory: Path, manifest: dict) -> bool:
 
 
 def _record_inputs(exports_dir: Path, fingerprint: str, result: ExportResult) -> None:
-    from pipelines.fingerprint import write_record
+    from assets.foundation.fingerprint import write_record
 
     link = exports_dir / LATEST
     write_record(
@@ -1295,7 +1295,7 @@ def tables_to_export(
 
 def source_entries(modules, landing_dir: Path) -> list[dict]:
     """What the manifest says about each source: its spec and the landed files used."""
-    from assets.sources.landing import current_files
+    from assets.ingest.landing import current_files
 
     entries = []
     for module in modules:
@@ -1335,8 +1335,8 @@ def build_export_asset(modules):
     import dagster as dg
 
     from assets.dbt_manifest import default_manifest_path
-    from assets.publication_gate import GATE_CHECK, GatePolicy
-    from pipelines.settings import get_settings
+    from assets.export.gate import GATE_CHECK, GatePolicy
+    from assets.foundation.settings import get_settings
 
     manifest_path = default_manifest_path()
     tables = tables_to_export(manifest_path)

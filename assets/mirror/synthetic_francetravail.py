@@ -21,14 +21,13 @@ Scales:
 * `national` (benchmark): all ROME x 101 départements + régions + France x 40 quarters
   (2016-2025), and 40 quarterly offers snapshots of ~275,000 offers (~11 M rows).
 
-Usage: `python -m assets.sources.synthetic_francetravail --scale small --out DIR`
+Usage: `python -m assets.mirror.synthetic_francetravail --scale small --out DIR`
 (writes DIR/francetravail_marche_travail/ and DIR/francetravail_offres/).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import io
 import json
@@ -40,15 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.settings import PROJECT_ROOT
+from assets.foundation.settings import PROJECT_ROOT
+from assets.ingest.referentials import GEO_DIR, ROME_CSV, Referentials, load_referentials
 
 SEED = 20251113
 SYNTHETIC_PREFIX = "synthetic__"
 MARCHE_SLUG = "francetravail_marche_travail"
 OFFRES_SLUG = "francetravail_offres"
 DEFAULT_MIRROR = PROJECT_ROOT / "warehouse" / "mirror"
-ROME_CSV = DEFAULT_MIRROR / "francetravail_rome" / "unix_referentiel_code_rome_v460_utf8.csv"
-GEO_DIR = DEFAULT_MIRROR / "etalab_decoupage_administratif"
 UPDATED_AT = "2025-10-15T06:00:00+02:00"
 
 # Published volumes the synthetic magnitudes are scaled to (orders of magnitude only).
@@ -138,39 +136,6 @@ SCALES = {
         compresslevel=1,
     ),
 }
-
-
-@dataclass(frozen=True)
-class Referentials:
-    rome_codes: tuple[str, ...]
-    rome_labels: dict[str, str]
-    departements: tuple[str, ...]  # the 101 (metro + drom), sorted
-    dep_names: dict[str, str]
-    dep_region: dict[str, str]
-    dep_chef_lieu: dict[str, str]
-    regions: tuple[str, ...]  # the 18
-    region_names: dict[str, str]
-
-
-def load_referentials(rome_csv: Path = ROME_CSV, geo_dir: Path = GEO_DIR) -> Referentials:
-    """The real ROME codes and the 101 départements / 18 régions (COM left out)."""
-    with Path(rome_csv).open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    labels = {r["code_rome"]: r["libelle_rome"] for r in rows}
-    deps = json.loads((Path(geo_dir) / "departements.json").read_text(encoding="utf-8"))
-    regs = json.loads((Path(geo_dir) / "regions.json").read_text(encoding="utf-8"))
-    deps = [d for d in deps if d.get("zone") in ("metro", "drom")]
-    regs = [r for r in regs if r.get("zone") in ("metro", "drom")]
-    return Referentials(
-        rome_codes=tuple(sorted(labels)),
-        rome_labels=labels,
-        departements=tuple(sorted(d["code"] for d in deps)),
-        dep_names={d["code"]: d["nom"] for d in deps},
-        dep_region={d["code"]: d["region"] for d in deps},
-        dep_chef_lieu={d["code"]: d["chefLieu"] for d in deps},
-        regions=tuple(sorted(r["code"] for r in regs)),
-        region_names={r["code"]: r["nom"] for r in regs},
-    )
 
 
 # ------------------------------------------------------------------------------ output

@@ -1,0 +1,1 @@
+"""Settings, fingerprints and file helpers: the ground floor, importing nothing of ours."""
