@@ -156,7 +156,7 @@ def _parsed_mirror(mirror_dir: Path) -> Path:
     import tempfile
 
     from assets.foundation.settings import get_settings
-    from assets.ingest.landing import fetch_source
+    from assets.ingest.fetch import fetch_source
     from assets.ingest.raw import raw_path, write_parquet_atomically
     from pipelines.sources import source_modules
 

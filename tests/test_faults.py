@@ -29,8 +29,9 @@ from loopback import Reply, closed_port, serve
 
 from assets.export.publish import verify_export
 from assets.foundation.settings import PROJECT_ROOT, get_settings
+from assets.ingest.fetch import fetch_source
 from assets.ingest.http import FetchError
-from assets.ingest.landing import current_files, fetch_source
+from assets.ingest.landing import current_files
 from assets.ingest.raw import ParseError
 from assets.ingest.spec import Download
 from assets.sources import etalab_decoupage_administratif as etalab

@@ -20,19 +20,18 @@ import pytest
 from loopback import Recorded, Reply, serve
 
 from assets.foundation.settings import PROJECT_ROOT, Settings
-from assets.ingest import landing
+from assets.ingest import fetch, landing
+from assets.ingest.fetch import PER_FILE_LOG_LIMIT, fetch_source
 from assets.ingest.http import FetchError
 from assets.ingest.landing import (
-    PER_FILE_LOG_LIMIT,
     LandedFile,
     LandingWriteError,
     NotFetchedError,
     current_files,
-    fetch_source,
-    iter_members,
     land_file,
     landed_history,
 )
+from assets.ingest.members import iter_members
 from assets.ingest.spec import Download, SourceSpec
 
 SLUG = "demo_source"
@@ -424,7 +423,7 @@ PARTS = make_spec((), ("part_*.csv",))
 def settled(monkeypatch):
     """Mirror files written by a test are 'racily clean' for a few seconds; the tests that
     exercise the stat records drop that window (one of them checks it on its own)."""
-    monkeypatch.setattr(landing, "RACY_WINDOW_NS", 0)
+    monkeypatch.setattr(fetch, "RACY_WINDOW_NS", 0)
 
 
 def test_unchanged_mirror_is_not_read_again(tmp_path, monkeypatch, settled):
@@ -782,7 +781,7 @@ KILLED_FETCH = """
 import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from assets.ingest import landing
+from assets.ingest import fetch, landing
 from assets.ingest.spec import SourceSpec
 from assets.foundation.settings import Settings
 
@@ -809,7 +808,8 @@ spec = SourceSpec(
     slug={slug!r}, publisher="p", title="t", landing_page="https://example.org",
     licence="l", cadence="yearly", downloads=(), mirror_patterns=("part_*.csv",),
 )
-landing.fetch_source(spec, settings)
+from assets.ingest.fetch import fetch_source
+fetch_source(spec, settings)
 """
 
 

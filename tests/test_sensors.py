@@ -21,7 +21,7 @@ import pytest
 from loopback import Reply, serve
 
 from assets.foundation.settings import PROJECT_ROOT, get_settings
-from assets.ingest.landing import fetch_source
+from assets.ingest.fetch import fetch_source
 from assets.ingest.spec import Download, SourceSpec
 from pipelines.definitions import build_definitions
 from pipelines.sensors import live_tick

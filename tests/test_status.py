@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assets.foundation.settings import PROJECT_ROOT, get_settings
-from assets.ingest.landing import fetch_source
+from assets.ingest.fetch import fetch_source
 from assets.ingest.status import append_record, collect_status, max_age, next_release, now_iso
 from assets.sources import etalab_decoupage_administratif, francetravail_rome
 from pipelines import cli

@@ -22,14 +22,13 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 import sys
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from assets.foundation.files import fsync_dir, write_atomically
 from assets.foundation.settings import PROJECT_ROOT
 
 RECORD_FORMAT = 1
@@ -189,18 +188,8 @@ def write_record(path: Path, *, kind: str, fingerprint: str, **content: Any) -> 
         **content,
     }
     record["checksum"] = _checksum(record)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=1, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    write_atomically(path, text.encode("utf-8"))
     return record
 
 
@@ -218,21 +207,8 @@ def remove_record(path: Path) -> None:
     except OSError as exc:
         log.warning("could not remove fingerprint record %s: %s", path, exc)
         return
-    _fsync_dir(Path(path).parent)
+    fsync_dir(Path(path).parent)
 
 
 def _checksum(record: Mapping[str, Any]) -> str:
     return digest({k: v for k, v in record.items() if k != "checksum"})
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

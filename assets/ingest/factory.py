@@ -43,14 +43,13 @@ from assets.foundation.fingerprint import (
     write_record,
 )
 from assets.foundation.settings import Settings, get_settings
+from assets.ingest.fetch import FetchReport, fetch_source
 from assets.ingest.http import FetchError
 from assets.ingest.landing import (
-    FetchReport,
     LandedFile,
     LandingWriteError,
     NotFetchedError,
     current_files,
-    fetch_source,
     landed_history,
 )
 from assets.ingest.raw import raw_path, rejected_path, write_parquet_atomically

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from assets.foundation.files import write_atomically
 from assets.ingest.landing import LandedFile
 
 log = logging.getLogger(__name__)
@@ -103,13 +102,7 @@ def add_provenance(frame: pd.DataFrame, landed: LandedFile) -> pd.DataFrame:
 
 def write_parquet_atomically(frame: pd.DataFrame, target: Path) -> Path:
     """Write `frame` to `target` through a temporary file in the same directory."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(target, lambda tmp: frame.to_parquet(tmp, index=False))
     return target
 
 

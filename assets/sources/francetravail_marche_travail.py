@@ -40,6 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from assets.foundation.settings import Settings
+from assets.ingest.fetch import FetchReport, fetch_source
 from assets.ingest.francetravail_api import (
     API_HOST,
     GZIP_MAGIC,
@@ -53,14 +54,7 @@ from assets.ingest.francetravail_api import (
     land_response,
     read_json,
 )
-from assets.ingest.landing import (
-    FetchReport,
-    LandedFile,
-    NotFetchedError,
-    current_files,
-    fetch_source,
-    write_current_pointer,
-)
+from assets.ingest.landing import LandedFile, NotFetchedError, current_files, write_current_pointer
 from assets.ingest.raw import ParsedTable, ParseError, add_provenance
 from assets.ingest.spec import Download, SourceSpec
 from assets.ingest.validation import StagedTable, TableContract
@@ -686,7 +680,7 @@ def _landed_rome_codes(settings: Settings) -> tuple[str, ...]:
     import csv
     import io
 
-    from assets.ingest.landing import iter_members
+    from assets.ingest.members import iter_members
 
     try:
         files = current_files(settings.landing_dir, "francetravail_rome")

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from assets.foundation.settings import Settings
+from assets.ingest.fetch import FetchReport, fetch_source
 from assets.ingest.francetravail_api import (
     API_HOST,
     REQUIRED_ENV,
@@ -42,7 +43,7 @@ from assets.ingest.francetravail_api import (
     land_response,
     parse_content_range,
 )
-from assets.ingest.landing import FetchReport, LandedFile, fetch_source, write_current_pointer
+from assets.ingest.landing import LandedFile, write_current_pointer
 from assets.ingest.raw import ParseError
 from assets.ingest.spec import TIMEZONE, Download, Partitioning, SourceSpec
 from assets.ingest.validation import StagedTable, TableContract

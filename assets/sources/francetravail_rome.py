@@ -16,7 +16,8 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 
-from assets.ingest.landing import LandedFile, iter_members
+from assets.ingest.landing import LandedFile
+from assets.ingest.members import iter_members
 from assets.ingest.raw import ParsedTable, ParseError, add_provenance, decode_text, read_csv_text
 from assets.ingest.spec import Download, SourceSpec
 from assets.ingest.validation import TableContract

@@ -30,7 +30,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from assets.ingest.landing import LandedFile, iter_members
+from assets.ingest.landing import LandedFile
+from assets.ingest.members import iter_members
 from assets.ingest.raw import ParsedTable, ParseError, add_provenance
 from assets.ingest.spec import Download, Partitioning, SourceSpec
 from assets.ingest.validation import TableContract
