@@ -45,6 +45,17 @@ TOKEN_URL = "https://entreprise.francetravail.fr/connexion/oauth2/access_token"
 TOKEN_REALM = "/partenaire"
 API_HOST = "api.francetravail.io"
 TOKEN_HOST = "entreprise.francetravail.fr"
+# What every France Travail API source declares alike in its SourceSpec: the mirror holds
+# generated answers (synthetic), the hosts and credentials, and no cheap release probe.
+API_SOURCE_FIELDS = {
+    "mirror_patterns": ("*.json*",),
+    "notes": "Credentialed API (OAuth2 client credentials). The embedded mirror is generated "
+    "deterministically in the exact response shape: every row is synthetic.",
+    "synthetic": True,
+    "extra_hosts": (API_HOST, TOKEN_HOST),
+    "requires_env": REQUIRED_ENV,
+    "release_probe": "none",
+}
 
 # Scopes each API requires (both marked "Obligatoire" in its spec).
 SCOPES_MARCHE_TRAVAIL = ("api_stats-offres-demandes-emploiv1", "offresetdemandesemploi")
@@ -417,6 +428,7 @@ def parse_content_range(value: str | None) -> tuple[int, int, int] | None:
 
 __all__ = [
     "API_HOST",
+    "API_SOURCE_FIELDS",
     "ApiResponse",
     "Credentials",
     "FranceTravailApiError",

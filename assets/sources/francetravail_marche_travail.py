@@ -42,11 +42,9 @@ import pandas as pd
 from assets.foundation.settings import Settings
 from assets.ingest.fetch import FetchReport, fetch_source
 from assets.ingest.francetravail_api import (
-    API_HOST,
+    API_SOURCE_FIELDS,
     GZIP_MAGIC,
-    REQUIRED_ENV,
     SCOPES_MARCHE_TRAVAIL,
-    TOKEN_HOST,
     Credentials,
     FranceTravailApiError,
     FranceTravailClient,
@@ -95,17 +93,11 @@ SPEC = SourceSpec(
             format="json",
         ),
     ),
-    mirror_patterns=("*.json*",),
-    notes="Credentialed API (OAuth2 client credentials). The embedded mirror is generated "
-    "deterministically in the exact response shape: every row is synthetic.",
-    synthetic=True,
-    extra_hosts=(API_HOST, TOKEN_HOST),
-    requires_env=REQUIRED_ENV,
+    **API_SOURCE_FIELDS,
     # Quarterly statistics, out about five weeks after the quarter; credentialed API: no
     # cheap release probe, the schedule is the check.
     schedule="0 6 5 2,5,8,11 *",
     max_age=timedelta(days=120),
-    release_probe="none",
 )
 
 ROME_OR_FAP = r"^(?:[A-N][0-9]{4}|[A-Z][0-9][A-Z][0-9]{2})$"

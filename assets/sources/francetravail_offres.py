@@ -32,10 +32,8 @@ import pandas as pd
 from assets.foundation.settings import Settings
 from assets.ingest.fetch import FetchReport, fetch_source
 from assets.ingest.francetravail_api import (
-    API_HOST,
-    REQUIRED_ENV,
+    API_SOURCE_FIELDS,
     SCOPES_OFFRES,
-    TOKEN_HOST,
     Credentials,
     FranceTravailApiError,
     FranceTravailClient,
@@ -70,17 +68,11 @@ SPEC = SourceSpec(
     licence="francetravail.io terms of use (API content); mirror is synthetic",
     cadence="continuous (snapshot taken daily)",
     downloads=(Download(url=SEARCH_URL, file_name="offres_search.json", format="json"),),
-    mirror_patterns=("*.json*",),
-    notes="Credentialed API (OAuth2 client credentials). The embedded mirror is generated "
-    "deterministically in the exact response shape: every row is synthetic.",
-    synthetic=True,
-    extra_hosts=(API_HOST, TOKEN_HOST),
-    requires_env=REQUIRED_ENV,
+    **API_SOURCE_FIELDS,
     # A snapshot every morning; the API keeps no history, so history is what accumulates
     # here: one daily partition per snapshot, today's included (end_offset=1).
     schedule="0 5 * * *",
     max_age=timedelta(days=3),
-    release_probe="none",
     partitioning=Partitioning(
         period="daily",
         start="2016-01-01",
