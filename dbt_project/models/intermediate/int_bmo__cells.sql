@@ -53,7 +53,7 @@ cells as (
             {{ dbt.cast('projects.recruitment_projects_count', 'double') }},
             thresholds.secrecy_threshold / 2.0
         ) as recruitment_projects,
-        coalesce(projects.recruitment_projects_count, 1) as recruitment_projects_low,
+        coalesce(projects.recruitment_projects_count, 0) as recruitment_projects_low,
         coalesce(projects.recruitment_projects_count, thresholds.secrecy_threshold - 1)
             as recruitment_projects_high,
         coalesce(projects.difficult_projects_count, 0) as difficult_projects_low,

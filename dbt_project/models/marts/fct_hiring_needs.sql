@@ -1,11 +1,10 @@
 -- BMO recruitment projects per ROME 4.0 fiche x département x survey year, summed over
 -- the bassins d'emploi and allocated from métiers BMO with the weights of
 -- int_job_classification__bmo_to_rome (a métier's cell counts for weight x its value in
--- each fiche it leads to). Masked cells are never counted as 0:
--- * recruitment_projects is NULL as soon as one contributing cell is masked; the sum of
---   the published cells is kept apart (a lower bound) with the number of masked cells;
--- * a share is computed over the cells where both its numerator and the total are
---   published, and shrunk (beta-binomial toward the région then France).
+-- each fiche it leads to). Every cell counts: a masked count enters with its estimate from
+-- int_bmo__cells (never 0, never dropped), and its bounds give the total's bounds. Shares
+-- are estimated difficult (seasonal) projects over estimated projects, and shrunk
+-- (beta-binomial toward the région then France).
 with
 
 departements as (
@@ -16,10 +15,10 @@ departements as (
 ),
 
 bmo as (
-    select projects.*
-    from {{ ref('stg_francetravail_bmo__projects') }} as projects
+    select cells.*
+    from {{ ref('int_bmo__cells') }} as cells
     inner join departements
-        on projects.departement_code = departements.departement_code
+        on cells.departement_code = departements.departement_code
 ),
 
 allocated as (
@@ -28,33 +27,14 @@ allocated as (
         bmo.departement_code,
         departements.region_code,
         bmo.survey_year,
-        bridge.allocation_weight,
-        bmo.recruitment_projects_count,
         bmo.recruitment_projects_masked,
-        case
-            when
-                bmo.recruitment_projects_count is not null
-                and bmo.difficult_projects_count is not null
-                then bridge.allocation_weight * bmo.difficult_projects_count
-        end as difficult_events,
-        case
-            when
-                bmo.recruitment_projects_count is not null
-                and bmo.difficult_projects_count is not null
-                then bridge.allocation_weight * bmo.recruitment_projects_count
-        end as difficult_trials,
-        case
-            when
-                bmo.recruitment_projects_count is not null
-                and bmo.seasonal_projects_count is not null
-                then bridge.allocation_weight * bmo.seasonal_projects_count
-        end as seasonal_events,
-        case
-            when
-                bmo.recruitment_projects_count is not null
-                and bmo.seasonal_projects_count is not null
-                then bridge.allocation_weight * bmo.recruitment_projects_count
-        end as seasonal_trials
+        bridge.allocation_weight * bmo.recruitment_projects as projects,
+        bridge.allocation_weight * bmo.recruitment_projects_low as projects_low,
+        bridge.allocation_weight * bmo.recruitment_projects_high as projects_high,
+        bridge.allocation_weight * bmo.difficult_projects as difficult_events,
+        bridge.allocation_weight * bmo.recruitment_projects as difficult_trials,
+        bridge.allocation_weight * bmo.seasonal_projects as seasonal_events,
+        bridge.allocation_weight * bmo.recruitment_projects as seasonal_trials
     from bmo
     inner join {{ ref('int_job_classification__bmo_to_rome') }} as bridge
         on bmo.bmo_job_code = bridge.bmo_job_code
@@ -70,7 +50,9 @@ cells as (
         survey_year,
         count(*) as contributing_cells_count,
         sum(case when recruitment_projects_masked then 1 else 0 end) as masked_cells_count,
-        sum(allocation_weight * recruitment_projects_count) as published_projects,
+        sum(projects) as projects,
+        sum(projects_low) as published_projects,
+        sum(projects_high) as projects_high,
         sum(difficult_events) as difficult_events,
         sum(difficult_trials) as difficult_trials,
         sum(seasonal_events) as seasonal_events,
@@ -96,6 +78,7 @@ nation as (
     select
         job_group_code,
         survey_year,
+        sum(projects) as projects,
         sum(published_projects) as published_projects,
         sum(masked_cells_count) as masked_cells_count,
         sum(difficult_events) as difficult_events,
@@ -121,6 +104,7 @@ joined as (
         nation.difficult_trials as national_difficult_trials,
         nation.seasonal_events as national_seasonal_events,
         nation.seasonal_trials as national_seasonal_trials,
+        nation.projects as national_projects,
         nation.published_projects as national_published_projects,
         nation.masked_cells_count as national_masked_cells_count
     from cells
@@ -176,9 +160,9 @@ select
     joined.departement_code,
     joined.region_code,
     {{ dbt.cast('joined.survey_year', dbt.type_int()) }} as survey_year,
-    case when joined.masked_cells_count = 0 then joined.published_projects end
-        as recruitment_projects,
+    joined.projects as recruitment_projects,
     joined.published_projects as published_recruitment_projects,
+    joined.projects_high as recruitment_projects_high,
     {{ dbt.cast('joined.contributing_cells_count', dbt.type_int()) }} as contributing_cells_count,
     {{ dbt.cast('joined.masked_cells_count', dbt.type_int()) }} as masked_cells_count,
     100 * difficult.raw_rate as difficult_pct,
@@ -209,8 +193,7 @@ select
         "100 * joined.national_seasonal_events / nullif(joined.national_seasonal_trials, 0)"
     ) }}
         as national_seasonal_pct,
-    case when joined.national_masked_cells_count = 0 then joined.national_published_projects end
-        as national_recruitment_projects,
+    joined.national_projects as national_recruitment_projects,
     joined.national_published_projects as national_published_recruitment_projects
 from joined
 left join difficult
