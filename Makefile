@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 # The dbt manifest is prepared here, never when the Dagster definitions are imported.
 # dbt writes compiled SQL under target/ and logs/ at every build: only the sources count.
-dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o \( -name '*.sql' -o -name '*.yml' \) -print 2>/dev/null)
+dbt_project/target/manifest.json: $(STAMP) $(shell find dbt_project \( -path dbt_project/target -o -path dbt_project/logs \) -prune -o \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 	$(BIN)/tremplin manifest
 
 manifest: $(STAMP)
