@@ -6,6 +6,7 @@ from types import ModuleType
 
 from assets.sources import (
     dares_fap,
+    dares_fap2021_rome,
     dares_tensions,
     etalab_decoupage_administratif,
     francetravail_bmo,
@@ -25,6 +26,7 @@ SOURCE_MODULES: tuple[ModuleType, ...] = (
     insee_chomage_zone_emploi,
     insee_zonage_ze2020,
     dares_fap,
+    dares_fap2021_rome,
     dares_tensions,
     francetravail_marche_travail,
     francetravail_offres,
