@@ -1,222 +1,207 @@
 {{ config(materialized="table") }}
 
--- Métier BMO (FAP-2021, 228 level) -> ROME 4.0 fiche, with weights summing to 1 per métier.
+-- Métier BMO -> ROME 4.0 fiche through the official DARES crosswalks, with weights that
+-- sum to 1 per métier (a métier's projects are shared out, never duplicated nor dropped).
 --
--- No official FAP-2021 <-> ROME table is embedded. Rule, in order:
--- 1. api: where the "Marché du travail" ROME -> FAP referential gives FAP-2021 codes that
---    are métiers BMO (live API), the métier goes to those fiches, evenly.
--- 2. similarity: otherwise the métier goes to FAP-2009 families of the same domain letter,
---    scored = shared label stems (first 6 letters of words of 4+ letters, between the
---    FAP-2021 labels and the ROME v3 titles DARES lists under the family)
---    + 1 same code (X -> Z) + 1 same 87-level family + 1 same qualification digit.
---    Kept: families scoring >= 2 and >= best - 1 (or the best ones when best < 2);
---    family weight = score / sum of kept scores. A family then goes to its ROME v3 codes
---    evenly (1 / k), and a ROME v3 code to the ROME 4.0 fiches descending from it evenly.
+-- Links (no label matching):
+-- * FAP-2021 métiers (BMO 2024 onward): the métier is a FAP341 family, or a FAP228 one
+--   standing for its FAP341 children; DARES's FAP-2021 <-> ROME table links each FAP341
+--   family to ROME v3 codes (by qualification);
+-- * FAP-2009 métiers (earlier surveys): DARES's FAP-2009 <-> ROME v3 table;
+-- * a ROME v3 code leads to the ROME 4.0 fiches whose v3 parent it is (ROME referential).
+-- Weights, from real data:
+-- * a ROME v3 code reached from several métiers (by qualification) belongs to each in
+--   proportion to the métier's national BMO projects (all survey years of the file);
+-- * a fiche weighs its employment: the national average employment of the FAP-2009
+--   families of its ROME v3 code (DARES, latest year), each family's employment spread
+--   over the family's fiches in proportion to their job titles (appellations) in the ROME
+--   referential, the fiche's breadth; a fiche whose code has no published family
+--   employment takes the mean over fiches;
+-- * allocation_weight = ROME share x fiche employment, over its sum for the métier.
 with
 
-metiers as (
-    select distinct
+projects as (
+    select
+        job_nomenclature,
         bmo_job_code,
-        bmo_job_label
-    from {{ ref('stg_francetravail_bmo__projects') }}
-    where job_nomenclature = 'fap2021'
+        sum(recruitment_projects) as recruitment_projects
+    from {{ ref('int_bmo__cells') }}
+    group by job_nomenclature, bmo_job_code
+),
+
+fap2021_links as (
+    -- A métier code that is a FAP341 family maps through it; a FAP228 code through its
+    -- FAP341 children (the codes nest by prefix) and through itself where the crosswalk
+    -- names the FAP228 code directly (it does for V1X80).
+    select distinct
+        projects.job_nomenclature,
+        projects.bmo_job_code,
+        crosswalk.rome_v3_code
+    from projects
+    inner join {{ ref('stg_dares_fap2021_rome__rome_qualif_fap341') }} as crosswalk
+        on
+            projects.bmo_job_code = crosswalk.fap341_code
+            or substr(crosswalk.fap341_code, 1, 5) = projects.bmo_job_code
+    where projects.job_nomenclature = 'fap2021'
+),
+
+fap2009_links as (
+    select distinct
+        projects.job_nomenclature,
+        projects.bmo_job_code,
+        crosswalk.rome_v3_code
+    from projects
+    inner join {{ ref('stg_dares_fap__fap2009_rome') }} as crosswalk
+        on projects.bmo_job_code = crosswalk.fap2009_code
+    where projects.job_nomenclature = 'fap2009' and crosswalk.rome_v3_code is not null
+),
+
+links as (
+    select
+        fap2021_links.*,
+        'fap2021_crosswalk' as match_rule
+    from fap2021_links
+    union all
+    select
+        fap2009_links.*,
+        'fap2009_crosswalk' as match_rule
+    from fap2009_links
+),
+
+rome_shares as (
+    -- The share of a ROME v3 code that belongs to each métier reaching it.
+    select
+        links.job_nomenclature,
+        links.bmo_job_code,
+        links.rome_v3_code,
+        links.match_rule,
+        coalesce(
+            projects.recruitment_projects
+            / nullif(
+                sum(projects.recruitment_projects) over (
+                    partition by links.job_nomenclature, links.rome_v3_code
+                ),
+                0
+            ),
+            1.0 / count(*) over (partition by links.job_nomenclature, links.rome_v3_code)
+        ) as rome_share,
+        count(*) over (partition by links.job_nomenclature, links.rome_v3_code)
+            as metiers_sharing_rome_count
+    from links
+    inner join projects
+        on
+            links.job_nomenclature = projects.job_nomenclature
+            and links.bmo_job_code = projects.bmo_job_code
+),
+
+fap2009_rome as (
+    select distinct
+        fap2009_code,
+        rome_v3_code
+    from {{ ref('stg_dares_fap__fap2009_rome') }}
+    where rome_v3_code is not null
+    union
+    select
+        fap2009_code,
+        rome_v3_code
+    from {{ ref('fap2009_rome_supplement') }}
+),
+
+family_employment as (
+    select
+        fap_code as fap2009_code,
+        average_employment
+    from {{ ref('stg_dares_tensions__tensions') }}
+    where
+        fap_level = 'fap225'
+        and territory_type = 'national'
+        and reference_year
+        = (
+            select max(latest.reference_year)
+            from {{ ref('stg_dares_tensions__tensions') }} as latest
+        )
 ),
 
 fiches as (
     select
-        job_group_code,
-        rome_v3_code
-    from {{ ref('stg_francetravail_rome__referentiel_code_rome') }}
+        codes.job_group_code,
+        codes.rome_v3_code,
+        count(titles.job_title_code) as job_titles_count
+    from {{ ref('stg_francetravail_rome__referentiel_code_rome') }} as codes
+    left join {{ ref('stg_francetravail_rome__referentiel_appellation') }} as titles
+        on codes.job_group_code = titles.job_group_code
+    group by codes.job_group_code, codes.rome_v3_code
 ),
 
-api_links as (
-    select distinct
-        api.fap_code as bmo_job_code,
-        api.job_group_code
-    from {{ ref('stg_francetravail_marche_travail__rome_fap') }} as api
-    inner join metiers
-        on api.fap_code = metiers.bmo_job_code
+family_fiches as (
+    select
+        fap2009_rome.fap2009_code,
+        fiches.job_group_code,
+        greatest(fiches.job_titles_count, 1) as fiche_breadth,
+        sum(greatest(fiches.job_titles_count, 1)) over (partition by fap2009_rome.fap2009_code)
+            as family_breadth
+    from fap2009_rome
     inner join fiches
-        on api.job_group_code = fiches.job_group_code
+        on fap2009_rome.rome_v3_code = fiches.rome_v3_code
 ),
 
-api_weighted as (
+fiche_employment as (
     select
-        bmo_job_code,
-        job_group_code,
-        cast(null as {{ dbt.type_string() }}) as fap2009_code,
-        cast(null as {{ dbt.type_string() }}) as rome_v3_code,
-        cast(null as double) as match_score,
-        1.0 / count(*) over (partition by bmo_job_code) as allocation_weight,
-        'api' as match_rule
-    from api_links
+        family_fiches.job_group_code,
+        sum(
+            family_employment.average_employment
+            * family_fiches.fiche_breadth / family_fiches.family_breadth
+        ) as employment
+    from family_fiches
+    inner join family_employment
+        on family_fiches.fap2009_code = family_employment.fap2009_code
+    group by family_fiches.job_group_code
 ),
 
-metier_labels as (
+fiche_sizes as (
     select
-        bmo_job_code,
-        bmo_job_label as label
-    from metiers
-    where bmo_job_code not in (select api_links.bmo_job_code from api_links)
-    union all
-    select
-        fap2021.fap228_code as bmo_job_code,
-        fap2021.fap341_label as label
-    from {{ ref('stg_dares_fap__fap2021') }} as fap2021
-    inner join metiers
-        on fap2021.fap228_code = metiers.bmo_job_code
-    where fap2021.fap228_code not in (select api_links.bmo_job_code from api_links)
-),
-
-metier_words as (
-    select
-        bmo_job_code,
-        {{ label_words('label') }} as word
-    from metier_labels
-),
-
-metier_stems as (
-    select distinct
-        bmo_job_code,
-        substr(word, 1, 6) as stem
-    from metier_words
-    where length(word) >= 4
-),
-
-family_rome as (
-    select distinct
-        fap2009_code,
-        rome_v3_code,
-        rome_v3_label
-    from {{ ref('stg_dares_fap__fap2009_rome') }}
-    where rome_v3_code is not null
-),
-
-family_words as (
-    select
-        fap2009_code,
-        {{ label_words('rome_v3_label') }} as word
-    from family_rome
-),
-
-family_stems as (
-    select distinct
-        fap2009_code,
-        substr(word, 1, 6) as stem
-    from family_words
-    where length(word) >= 4
-),
-
-families as (
-    select distinct fap2009_code
-    from family_rome
-),
-
-shared_stems as (
-    select
-        metier_stems.bmo_job_code,
-        family_stems.fap2009_code,
-        count(*) as shared_count
-    from metier_stems
-    inner join family_stems
-        on metier_stems.stem = family_stems.stem
-    group by metier_stems.bmo_job_code, family_stems.fap2009_code
-),
-
-candidates as (
-    select
-        metiers.bmo_job_code,
-        families.fap2009_code,
-        coalesce(shared_stems.shared_count, 0)
-        + case
-            when replace(metiers.bmo_job_code, 'X', 'Z') = families.fap2009_code then 1 else 0
-        end
-        + case
-            when
-                substr(replace(metiers.bmo_job_code, 'X', 'Z'), 1, 3)
-                = substr(families.fap2009_code, 1, 3)
-                then 1
-            else 0
-        end
-        + case
-            when substr(metiers.bmo_job_code, 4, 1) = substr(families.fap2009_code, 4, 1) then 1
-            else 0
-        end as match_score
-    from metiers
-    inner join families
-        on substr(metiers.bmo_job_code, 1, 1) = substr(families.fap2009_code, 1, 1)
-    left join shared_stems
-        on
-            metiers.bmo_job_code = shared_stems.bmo_job_code
-            and families.fap2009_code = shared_stems.fap2009_code
-    where metiers.bmo_job_code not in (select api_links.bmo_job_code from api_links)
-),
-
-best as (
-    select
-        *,
-        max(match_score) over (partition by bmo_job_code) as best_score
-    from candidates
-),
-
-kept as (
-    select
-        bmo_job_code,
-        fap2009_code,
-        match_score,
-        match_score / sum(match_score) over (partition by bmo_job_code) as family_weight
-    from best
-    where
-        (best_score >= 2 and match_score >= 2 and match_score >= best_score - 1)
-        or (best_score < 2 and match_score = best_score and match_score > 0)
-),
-
-family_rome_weights as (
-    select
-        fap2009_code,
-        rome_v3_code,
-        1.0 / count(*) over (partition by fap2009_code) as rome_v3_weight
-    from family_rome
-),
-
-fiche_weights as (
-    select
-        job_group_code,
-        rome_v3_code,
-        1.0 / count(*) over (partition by rome_v3_code) as fiche_weight
+        fiches.job_group_code,
+        fiches.rome_v3_code,
+        fiches.job_titles_count,
+        coalesce(
+            fiche_employment.employment,
+            (select avg(known.employment) from fiche_employment as known)
+        ) as fiche_employment,
+        fiche_employment.employment is not null as fiche_employment_published
     from fiches
+    left join fiche_employment
+        on fiches.job_group_code = fiche_employment.job_group_code
 ),
 
-similarity_weighted as (
+weighted as (
     select
-        kept.bmo_job_code,
-        fiche_weights.job_group_code,
-        kept.fap2009_code,
-        family_rome_weights.rome_v3_code,
-        cast(kept.match_score as double) as match_score,
-        kept.family_weight * family_rome_weights.rome_v3_weight * fiche_weights.fiche_weight
-            as allocation_weight,
-        'similarity' as match_rule
-    from kept
-    inner join family_rome_weights
-        on kept.fap2009_code = family_rome_weights.fap2009_code
-    inner join fiche_weights
-        on family_rome_weights.rome_v3_code = fiche_weights.rome_v3_code
-),
-
-links as (
-    select * from api_weighted
-    union all
-    select * from similarity_weighted
+        rome_shares.bmo_job_code,
+        rome_shares.job_nomenclature,
+        fiche_sizes.job_group_code,
+        rome_shares.rome_v3_code,
+        rome_shares.match_rule,
+        rome_shares.rome_share,
+        rome_shares.metiers_sharing_rome_count,
+        fiche_sizes.fiche_employment,
+        fiche_sizes.fiche_employment_published,
+        fiche_sizes.job_titles_count,
+        rome_shares.rome_share * fiche_sizes.fiche_employment as raw_weight
+    from rome_shares
+    inner join fiche_sizes
+        on rome_shares.rome_v3_code = fiche_sizes.rome_v3_code
 )
 
--- One row per (métier, fiche): a fiche reached through several families adds up.
 select
     bmo_job_code,
+    job_nomenclature,
     job_group_code,
-    max(match_rule) as match_rule,
-    count(distinct fap2009_code) as fap2009_families_count,
-    max(match_score) as best_match_score,
-    sum(allocation_weight) as allocation_weight
-from links
-group by bmo_job_code, job_group_code
+    rome_v3_code,
+    match_rule,
+    rome_share,
+    {{ dbt.cast('metiers_sharing_rome_count', dbt.type_int()) }} as metiers_sharing_rome_count,
+    fiche_employment,
+    fiche_employment_published,
+    {{ dbt.cast('job_titles_count', dbt.type_int()) }} as job_titles_count,
+    raw_weight / sum(raw_weight) over (partition by job_nomenclature, bmo_job_code)
+        as allocation_weight
+from weighted

@@ -37,7 +37,9 @@ allocated as (
         bridge.allocation_weight * bmo.recruitment_projects as seasonal_trials
     from bmo
     inner join {{ ref('int_job_classification__bmo_to_rome') }} as bridge
-        on bmo.bmo_job_code = bridge.bmo_job_code
+        on
+            bmo.job_nomenclature = bridge.job_nomenclature
+            and bmo.bmo_job_code = bridge.bmo_job_code
     inner join departements
         on bmo.departement_code = departements.departement_code
 ),
