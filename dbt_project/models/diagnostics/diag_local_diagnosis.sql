@@ -184,7 +184,7 @@ select
     market.national_offers_per_10_job_seekers as market__national_offers_per_10_job_seekers,
     market.last_quarter_start_date as market__last_quarter_start_date,
 
-    case when tension.dares_tension_index is not null then 'fap' end as tension__level,
+    tension.dares_tension_level as tension__level,
     tension.dares_tension_index as tension__dares_index,
     tension.dares_tension_class as tension__dares_class,
     tension.dares_tension_year as tension__dares_year,

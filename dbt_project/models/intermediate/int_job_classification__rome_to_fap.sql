@@ -1,4 +1,5 @@
--- ROME 4.0 fiche -> its ROME v3 parent -> FAP-2009 family (DARES table) -> FAP-2021 domain.
+-- ROME 4.0 fiche -> its ROME v3 parent -> FAP-2009 family (DARES table, plus the links it
+-- lacks from seeds/fap2009_rome_supplement.csv) -> FAP-2021 domain.
 --
 -- Split rule: a ROME v3 code that DARES links to n FAP-2009 families gives n rows, each
 -- with allocation_weight = 1 / n, so the weights of a fiche sum to 1 and a count attached
@@ -25,6 +26,13 @@ links as (
         fap2009_87_code
     from {{ ref('stg_dares_fap__fap2009_rome') }}
     where rome_v3_code is not null
+    union
+    -- Links DARES's table lacks (L1510), each with its reason in the seed.
+    select
+        rome_v3_code,
+        fap2009_code,
+        substr(fap2009_code, 1, 3) as fap2009_87_code
+    from {{ ref('fap2009_rome_supplement') }}
 ),
 
 families_per_rome as (

@@ -158,6 +158,14 @@ dares as (
     select *
     from {{ ref('int_market__rome_fap_tension') }}
     where territory_type = 'departement'
+),
+
+dares_region as (
+    -- DARES publishes no département value for some départements (all of Île-de-France):
+    -- there the région's value stands, and says so (dares_tension_level = 'region').
+    select *
+    from {{ ref('int_market__rome_fap_tension') }}
+    where territory_type = 'region'
 )
 
 select
@@ -187,9 +195,17 @@ select
     perspectives.difficult_hiring_pct,
     {{ dbt.cast('extract(year from perspectives.period_start_date)', dbt.type_int()) }}
         as difficult_hiring_year,
-    dares.tension_index as dares_tension_index,
-    {{ dbt.cast('dares.tension_class', dbt.type_int()) }} as dares_tension_class,
-    dares.reference_year as dares_tension_year,
+    coalesce(dares.tension_index, dares_region.tension_index) as dares_tension_index,
+    {{ dbt.cast(
+        'case when dares.tension_index is not null then dares.tension_class '
+        ~ 'else dares_region.tension_class end',
+        dbt.type_int()
+    ) }} as dares_tension_class,
+    coalesce(dares.reference_year, dares_region.reference_year) as dares_tension_year,
+    case
+        when dares.tension_index is not null then 'departement'
+        when dares_region.tension_index is not null then 'region'
+    end as dares_tension_level,
     coalesce(ranked.is_synthetic, perspectives.job_group_code is not null) as is_synthetic
 from fiches
 cross join departements
@@ -210,3 +226,8 @@ left join dares
     on
         fiches.job_group_code = dares.job_group_code
         and departements.departement_code = dares.territory_code
+left join dares_region
+    on
+        fiches.job_group_code = dares_region.job_group_code
+        and departements.region_code = dares_region.territory_code
+        and dares.tension_index is null
