@@ -96,7 +96,7 @@
             group_key,
             0.5 as pi,
             least(0.999999, greatest(0.000001,
-                coalesce(sum(observed) / nullif(sum(trials), 0), 0.5)
+                coalesce(coalesce(sum(observed), 0) / nullif(sum(trials), 0), 0.5)
             )) as p
         from {{ cells }}
         group by group_key
