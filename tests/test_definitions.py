@@ -78,6 +78,7 @@ EXPECTED_ASSETS = {
     "bmo_published_headlines",
     "bmo_expected_top_fiches",
     "fap2009_rome_supplement",
+    "insee_published_unemployment",
     "int_market__api_cells",
     "int_market__job_group_departement",
     "int_market__rome_fap_tension",
