@@ -61,7 +61,7 @@ def _failures(result) -> list[str]:
 
 
 def _summary(settings, rebuilt: bool = True) -> None:
-    from assets.export.publish import read_latest_manifest
+    from assets.export.vintages import read_latest_manifest
 
     print(f"warehouse: {settings.duckdb_path}" + ("" if rebuilt else " (unchanged)"))
     _table_counts(settings, views=rebuilt)
@@ -273,7 +273,8 @@ def _held_exports(result) -> list[tuple[str, str]]:
 def run_diff(old: str | None, new: str | None, as_json: bool, top: int) -> int:
     """Exit 0 with the report, 2 when a vintage cannot be found or read."""
     from assets.export.diff import default_pair, diff_exports, format_diff, resolve_vintage
-    from assets.export.publish import LATEST, ExportError
+    from assets.export.errors import ExportError
+    from assets.export.vintages import LATEST
 
     exports_dir = get_settings().exports_dir
     try:
@@ -292,8 +293,8 @@ def run_diff(old: str | None, new: str | None, as_json: bool, top: int) -> int:
 
 def run_accept(vintage: str) -> int:
     """Exit 0 once `latest` points at the verified vintage, 1 when it cannot be accepted."""
+    from assets.export.errors import ExportError
     from assets.export.gate import accept_vintage
-    from assets.export.publish import ExportError
 
     exports_dir = get_settings().exports_dir
     try:
@@ -446,7 +447,8 @@ def run_sql(query: str, max_rows: int) -> int:
 
 
 def run_check() -> int:
-    from assets.export.publish import ExportError, verify_export
+    from assets.export.errors import ExportError
+    from assets.export.vintages import verify_export
 
     latest = get_settings().exports_dir / "latest"
     if not latest.exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.export.publish import build_export_asset
+from assets.export.asset import build_export_asset
 from assets.foundation.settings import get_settings, load_automation
 from assets.ingest.factory import build_source_assets
 from assets.ingest.status import effective_spec

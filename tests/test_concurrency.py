@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.export.publish import verify_export
+from assets.export.vintages import verify_export
 from pipelines.dbt import warehouse_write_lock
 
 pytestmark = pytest.mark.slow

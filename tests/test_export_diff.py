@@ -10,7 +10,8 @@ import pytest
 from diag_warehouse import make_warehouse, run_sql
 
 from assets.export.diff import default_pair, diff_exports, format_diff, resolve_vintage
-from assets.export.publish import ExportError, publish_export
+from assets.export.errors import ExportError
+from assets.export.publish import publish_export
 from pipelines import cli
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)

@@ -13,18 +13,12 @@ import pytest
 from diag_warehouse import make_warehouse, run_sql, write_manifest
 from jsonschema import Draft202012Validator
 
-from assets.export import publish as exports
-from assets.export.publish import (
-    EXPORT_TABLES,
-    PENDING_TABLES,
-    ExportError,
-    camel_case,
-    json_path,
-    publish_export,
-    read_latest_manifest,
-    tables_to_export,
-    verify_export,
-)
+from assets.export import schemas, writing
+from assets.export.errors import ExportError
+from assets.export.json_shape import camel_case, json_path
+from assets.export.publish import publish_export
+from assets.export.tables import EXPORT_TABLES, PENDING_TABLES, tables_to_export
+from assets.export.vintages import read_latest_manifest, verify_export
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 SOURCES = [
@@ -216,14 +210,14 @@ def test_schema_follows_duckdb_types(warehouse: Path, exports_dir: Path) -> None
 def test_a_record_that_breaks_the_schema_is_refused(
     warehouse: Path, exports_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = exports.json_schema_for_type
+    real = schemas.json_schema_for_type
 
     def integers_as_strings(duckdb_type, *, nullable):
         if duckdb_type.id == "integer":
             return {"type": "string"}  # a wrong schema: the data holds integers and NULLs
         return real(duckdb_type, nullable=nullable)
 
-    monkeypatch.setattr(exports, "json_schema_for_type", integers_as_strings)
+    monkeypatch.setattr(schemas, "json_schema_for_type", integers_as_strings)
     with pytest.raises(ExportError) as caught:
         publish_export(warehouse, exports_dir, tables={"departements": "diag_departements"})
 
@@ -279,7 +273,7 @@ def test_changed_data_publishes_a_new_vintage(warehouse: Path, exports_dir: Path
 
 
 def _fail_on_second_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = exports._write_table
+    real = writing.write_table
     calls = []
 
     def flaky(*args, **kwargs):
@@ -288,7 +282,7 @@ def _fail_on_second_table(monkeypatch: pytest.MonkeyPatch) -> None:
             raise OSError("No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(exports, "_write_table", flaky)
+    monkeypatch.setattr(writing, "write_table", flaky)
 
 
 @pytest.mark.parametrize("failure", ["writer_raises", "relation_missing"])
@@ -509,14 +503,14 @@ def test_nested_schema_is_closed_camel_case_and_documented_from_dbt(
 def test_a_wrong_nested_type_is_caught_and_named(
     warehouse: Path, exports_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = exports.json_schema_for_type
+    real = schemas.json_schema_for_type
 
     def doubles_as_strings(duckdb_type, *, nullable):
         if duckdb_type.id == "double":
             return {"type": "string"}  # wrong: the data holds numbers
         return real(duckdb_type, nullable=nullable)
 
-    monkeypatch.setattr(exports, "json_schema_for_type", doubles_as_strings)
+    monkeypatch.setattr(schemas, "json_schema_for_type", doubles_as_strings)
     with pytest.raises(ExportError) as caught:
         publish_export(warehouse, exports_dir, tables={"local_diagnosis": "diag_local_diagnosis"})
     message = str(caught.value)
@@ -535,7 +529,7 @@ def test_a_wrong_type_inside_a_list_of_structs_is_named(tmp_path: Path, exports_
         "create table diag_nested (code varchar, job_groups struct(code varchar, job_rank "
         "integer)[]); insert into diag_nested values ('01', [{'code': 'A', 'job_rank': 1}]);",
     )
-    real = exports.json_schema_for_type
+    real = schemas.json_schema_for_type
 
     def wrong_rank(duckdb_type, *, nullable):
         if duckdb_type.id == "integer":
@@ -543,7 +537,7 @@ def test_a_wrong_type_inside_a_list_of_structs_is_named(tmp_path: Path, exports_
         return real(duckdb_type, nullable=nullable)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(exports, "json_schema_for_type", wrong_rank)
+        mp.setattr(schemas, "json_schema_for_type", wrong_rank)
         with pytest.raises(ExportError) as caught:
             publish_export(path, exports_dir, tables={"nested": "diag_nested"})
     assert "row 1: field jobGroups[0].jobRank (column job_groups)" in str(caught.value)
@@ -584,7 +578,7 @@ def _mutations(record: dict) -> list[dict]:
 def test_the_fast_record_check_agrees_with_jsonschema(warehouse: Path, exports_dir: Path):
     result = publish_export(warehouse, exports_dir, now=NOW)
     schema = json.loads((result.path / "local_diagnosis.schema.json").read_text(encoding="utf-8"))
-    check = exports.compile_record_check(schema)
+    check = schemas.compile_record_check(schema)
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     records = read_jsonl(result.path / "local_diagnosis.jsonl")
     first = next(r for r in records if r["diagnosisKey"] == "01:M1805")
@@ -594,7 +588,7 @@ def test_the_fast_record_check_agrees_with_jsonschema(warehouse: Path, exports_d
         assert check(bad) is not None, bad
         assert not validator.is_valid(bad), bad
     dates = json.loads((result.path / "departements.schema.json").read_text(encoding="utf-8"))
-    check_dates = exports.compile_record_check(dates)
+    check_dates = schemas.compile_record_check(dates)
     record = read_jsonl(result.path / "departements.jsonl")[0]
     for value, ok in (("2024-01-01", True), ("2024-13-01", False), ("01/02/2024", False)):
         record["periodStart"] = value
@@ -610,7 +604,7 @@ def test_pending_tables_wait_for_their_dbt_model(
     manifest = write_manifest(
         tmp_path / "manifest.json", {"diag_local_diagnosis": {}, "diag_regions": {}}
     )
-    with caplog.at_level("INFO", logger="assets.export.publish"):
+    with caplog.at_level("INFO", logger="assets.export.tables"):
         tables = tables_to_export(manifest)
     assert list(tables) == [
         "local_diagnosis",

@@ -27,7 +27,7 @@ import duckdb
 import pytest
 from loopback import Reply, closed_port, serve
 
-from assets.export.publish import verify_export
+from assets.export.vintages import verify_export
 from assets.foundation.settings import PROJECT_ROOT, get_settings
 from assets.ingest.fetch import fetch_source
 from assets.ingest.http import FetchError

@@ -27,9 +27,11 @@ import pytest
 from dagster._core.definitions.job_definition import JobDefinition
 from diag_warehouse import make_warehouse, run_sql
 
-from assets.export import publish as exports
+from assets.export import writing
 from assets.export.gate import GATE_CHECK, GatePolicy
 from assets.export.publish import INPUTS_RECORD, export_fingerprint, publish_export
+from assets.export.tables import EXPORT_TABLES
+from assets.export.vintages import promote_vintage
 from assets.foundation.fingerprint import read_record, write_record
 from assets.foundation.settings import DBT_PROJECT_DIR, PROJECT_ROOT, HeadlineThreshold
 from assets.ingest.factory import CONTRACT_CHECK, raw_record_path
@@ -112,7 +114,7 @@ NOW = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def _export(db: Path, out: Path, hours: int = 0, fingerprint: str | None = None):
-    fingerprint = fingerprint or export_fingerprint(db, exports.EXPORT_TABLES, gate=POLICY)
+    fingerprint = fingerprint or export_fingerprint(db, EXPORT_TABLES, gate=POLICY)
     return publish_export(
         db, out, now=NOW + dt.timedelta(hours=hours), gate=POLICY, inputs_fingerprint=fingerprint
     )
@@ -125,7 +127,7 @@ def _no_table_reads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the warehouse tables were read again")
 
-    monkeypatch.setattr(exports, "_write_table", refuse)
+    monkeypatch.setattr(writing, "write_table", refuse)
 
 
 def test_export_with_unchanged_inputs_reads_nothing(tmp_path, monkeypatch):
@@ -133,7 +135,7 @@ def test_export_with_unchanged_inputs_reads_nothing(tmp_path, monkeypatch):
     out = tmp_path / "exports"
     first = _export(db, out)
     assert first.changed and not first.unchanged_inputs
-    fingerprint = export_fingerprint(db, exports.EXPORT_TABLES, gate=POLICY)
+    fingerprint = export_fingerprint(db, EXPORT_TABLES, gate=POLICY)
     with monkeypatch.context() as mp:
         _no_table_reads(mp)
         again = _export(db, out, hours=1, fingerprint=fingerprint)
@@ -157,14 +159,14 @@ def test_held_vintage_stays_held_without_reading_and_acceptance_is_seen(tmp_path
     run_sql(db, "delete from diag_local_diagnosis where departement_code = '2A'")
     held = _export(db, out, hours=1)
     assert held.held and os.readlink(out / "latest") == first.vintage
-    fingerprint = export_fingerprint(db, exports.EXPORT_TABLES, gate=POLICY)
+    fingerprint = export_fingerprint(db, EXPORT_TABLES, gate=POLICY)
     with monkeypatch.context() as mp:
         _no_table_reads(mp)
         again = _export(db, out, hours=2, fingerprint=fingerprint)
     assert again.unchanged_inputs and again.held
     assert again.vintage == held.vintage and again.hold_reasons == held.hold_reasons
 
-    exports.promote_vintage(out, held.vintage)  # `tremplin accept`
+    promote_vintage(out, held.vintage)  # `tremplin accept`
     after = _export(db, out, hours=3)  # `latest` moved: not the recorded state any more
     assert not after.unchanged_inputs and not after.held and after.vintage == held.vintage
 

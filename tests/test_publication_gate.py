@@ -11,7 +11,8 @@ import pytest
 from diag_warehouse import make_warehouse, run_sql
 
 from assets.export.gate import GatePolicy
-from assets.export.publish import held_vintages, publish_export, verify_export
+from assets.export.publish import publish_export
+from assets.export.vintages import held_vintages, verify_export
 from assets.foundation.settings import (
     DEFAULT_GATE_HEADLINES,
     HeadlineThreshold,
@@ -207,7 +208,7 @@ def test_tremplin_export_exits_3_when_the_gate_holds(
     import dagster as dg
 
     import pipelines.definitions
-    from assets.export.publish import build_export_asset
+    from assets.export.asset import build_export_asset
 
     def small_definitions() -> dg.Definitions:
         return dg.Definitions(

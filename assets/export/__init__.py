@@ -1,2 +1,17 @@
-"""Diagnostic tables -> files the product reads: writing, schemas, vintages and promotion,
-diff between vintages, publication gate, field reference."""
+"""Diagnostic tables -> files the product reads.
+
+Modules, lowest first: each imports only modules listed before it, and only public names.
+
+- errors.py      ExportError
+- sql.py         identifier quoting, relation names
+- tables.py      which tables are exported (EXPORT_TABLES, pending dbt models)
+- json_shape.py  camelCase nested records, DuckDB values as JSON
+- schemas.py     JSON Schema from DuckDB types, the fast record checker
+- writing.py     one table -> Parquet + JSON Lines + schema files
+- vintages.py    vintage directories, `latest`, locking, promotion, verification
+- diff.py        what changed between two vintages (`tremplin diff`)
+- gate.py        the publication gate (holds a suspicious vintage; `tremplin accept`)
+- publish.py     one publication: orchestration, no-op on unchanged content or inputs
+- docs.py        docs/EXPORTS.md from the dbt yml
+- asset.py       the Dagster asset
+"""

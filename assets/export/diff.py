@@ -15,15 +15,10 @@ from typing import Any
 
 import duckdb
 
-from assets.export.publish import (
-    LATEST,
-    MANIFEST,
-    ExportError,
-    _json_value,
-    _quote,
-    json_path,
-    list_vintages,
-)
+from assets.export.errors import ExportError
+from assets.export.json_shape import json_path, json_value
+from assets.export.sql import quote_ident
+from assets.export.vintages import LATEST, MANIFEST, list_vintages
 
 KEY_COLUMN = "diagnosis_key"
 MAX_KEY_COLUMNS = 4
@@ -77,7 +72,7 @@ def view_columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
     return {row[0]: str(row[1]) for row in con.execute(f"describe {view}").fetchall()}
 
 
-def _is_numeric(kind: str) -> bool:
+def is_numeric(kind: str) -> bool:
     return kind in _NUMERIC or kind.startswith("DECIMAL")
 
 
@@ -86,7 +81,7 @@ def _is_plain(kind: str) -> bool:
 
 
 def _unique(con: duckdb.DuckDBPyConnection, view: str, key: list[str]) -> bool:
-    row = ", ".join(_quote(c) for c in key)
+    row = ", ".join(quote_ident(c) for c in key)
     total, distinct = con.execute(
         f"select count(*), count(distinct row({row})) from {view}"
     ).fetchone()
@@ -112,7 +107,7 @@ def choose_key(
 
 
 def _join(key: list[str]) -> str:
-    return " and ".join(f"o.{_quote(c)} is not distinct from n.{_quote(c)}" for c in key)
+    return " and ".join(f"o.{quote_ident(c)} is not distinct from n.{quote_ident(c)}" for c in key)
 
 
 def _key_text(values: tuple) -> str:
@@ -124,12 +119,12 @@ def key_changes(con: duckdb.DuckDBPyConnection, key: list[str]) -> dict:
     rows_old = con.execute("select count(*) from old_t").fetchone()[0]
     rows_new = con.execute("select count(*) from new_t").fetchone()[0]
     if key:
-        cols = ", ".join(_quote(c) for c in key)
-        keys = ", ".join(f"a.{_quote(c)}" for c in key)
+        cols = ", ".join(quote_ident(c) for c in key)
+        keys = ", ".join(f"a.{quote_ident(c)}" for c in key)
 
         def side(a: str, b: str) -> tuple[int, list[str]]:
             query = f"select {keys} from {a} a anti join {b} o on " + " and ".join(
-                f"a.{_quote(c)} is not distinct from o.{_quote(c)}" for c in key
+                f"a.{quote_ident(c)} is not distinct from o.{quote_ident(c)}" for c in key
             )
             count = con.execute(f"select count(*) from ({query})").fetchone()[0]
             examples = con.execute(f"{query} order by {cols} limit {EXAMPLES}").fetchall()
@@ -169,7 +164,7 @@ def _field_changes(
         return 0, []
 
     def expr(side: str, column: str) -> str:
-        ref = f"{side}.{_quote(column)}"
+        ref = f"{side}.{quote_ident(column)}"
         return ref if old[column] == new[column] else f"cast({ref} as varchar)"
 
     distinct = {c: f"{expr('o', c)} is distinct from {expr('n', c)}" for c in fields}
@@ -178,13 +173,13 @@ def _field_changes(
     joined = f"from old_t o join new_t n on {_join(key)}"
     row = con.execute(f"select count(*) filter (where {any_change}), {counts} {joined}").fetchone()
     changed_rows, per_field = row[0], dict(zip(fields, row[1:], strict=True))
-    keys = ", ".join(f"n.{_quote(c)}" for c in key)
+    keys = ", ".join(f"n.{quote_ident(c)}" for c in key)
     results = []
     for column in sorted(fields, key=lambda c: (-per_field[c], c)):
         if not per_field[column]:
             continue
-        numeric = _is_numeric(old[column]) and _is_numeric(new[column])
-        o, n = f"o.{_quote(column)}", f"n.{_quote(column)}"
+        numeric = is_numeric(old[column]) and is_numeric(new[column])
+        o, n = f"o.{quote_ident(column)}", f"n.{quote_ident(column)}"
         if numeric:
             query = (
                 f"select {keys}, {o}, {n}, cast({n} as double) - cast({o} as double) {joined} "
@@ -203,9 +198,9 @@ def _field_changes(
             examples.append(
                 {
                     "key": _key_text(tuple(key_values)),
-                    "old": _json_value(before),
-                    "new": _json_value(after),
-                    **({"delta": _json_value(delta)} if numeric else {}),
+                    "old": json_value(before),
+                    "new": json_value(after),
+                    **({"delta": json_value(delta)} if numeric else {}),
                 }
             )
         results.append(

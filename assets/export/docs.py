@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from assets.dbt_manifest import ModelDoc, load_models
-from assets.export.publish import EXPORT_TABLES, _split_relation, json_path
+from assets.export.json_shape import json_path
+from assets.export.sql import split_relation
+from assets.export.tables import EXPORT_TABLES
 
 # Column `meta` keys shown as their own column when a model's yml uses them.
 META_KEYS = ("unit", "source", "formula", "level")
@@ -74,7 +76,7 @@ def render_exports_doc(manifest_path: Path, tables: Mapping[str, str] = EXPORT_T
     lines = [HEADER]
     missing = []
     for name, relation in tables.items():
-        model = models.get(_split_relation(relation)[1])
+        model = models.get(split_relation(relation)[1])
         if model is None:
             missing.append(f"`{name}` (`{relation}`)")
             continue

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import duckdb
 
-from assets.export.diff import _is_numeric, choose_key, key_changes, open_pair, view_columns
-from assets.export.publish import MANIFEST, ExportError, _quote, promote_vintage
+from assets.export.diff import choose_key, is_numeric, key_changes, open_pair, view_columns
+from assets.export.errors import ExportError
+from assets.export.sql import quote_ident
+from assets.export.vintages import MANIFEST, promote_vintage
 
 GATE_CHECK = "publication_gate"
 
@@ -108,10 +110,10 @@ def _headline(con: duckdb.DuckDBPyConnection, rule) -> tuple[str | None, str | N
         types = view_columns(con, view)
         if rule.field not in types:
             return None, f"{label}: field not in both vintages, skipped"
-        if not _is_numeric(types[rule.field]):
+        if not is_numeric(types[rule.field]):
             return None, f"{label}: not numeric ({types[rule.field]}), skipped"
         function = "avg" if rule.stat == "mean" else "median"
-        column = _quote(rule.field)
+        column = quote_ident(rule.field)
         stats[view] = con.execute(
             f"select cast({function}({column}) as double) from {view}"
         ).fetchone()[0]
