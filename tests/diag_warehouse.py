@@ -47,7 +47,7 @@ insert into diag_local_diagnosis values
 
 
 def make_warehouse(path: Path) -> Path:
-    """The six exported relations, small, with nested and NULL values."""
+    """The seven exported relations, small, with nested and NULL values."""
     con = duckdb.connect(str(path))
     try:
         con.execute(
@@ -85,6 +85,18 @@ def make_warehouse(path: Path) -> Path:
                  date '2024-01-01'),
                 ('A1203', '971', null, 7, 88.8, true, [null, 5],
                  {'rank': 1, 'tension_label': 'très tendu'}, date '2024-04-01');
+
+            create table diag_hiring_headlines (
+                survey_year integer not null,
+                scope varchar not null,
+                area_code varchar not null,
+                recruitment_projects double,
+                recruitment_projects_low double,
+                difficult_pct double
+            );
+            insert into diag_hiring_headlines values
+                (2024, 'france', 'FR', 2778296.5, 2751069, 57.3),
+                (2024, 'region', '27', 99172, 98000, null);
 
             create table diag_regions (
                 rome_code varchar not null,

@@ -17,6 +17,7 @@ EXPORT_TABLES: dict[str, str] = {
     "job_groups": "diag_job_groups",
     "departements": "diag_departements",
     "regions": "diag_regions",
+    "hiring_headlines": "diag_hiring_headlines",
 }
 # Tables whose dbt model is still being written (issue 4): the pipeline exports them only
 # once their model is in the dbt manifest, so runs stay green meanwhile. Empty this set when
