@@ -39,20 +39,6 @@
     )
 {%- endmacro %}
 
-{#- Words of a label, one row each (table function in the select list): lower case,
-    accents removed, split on anything but letters. -#}
-{% macro label_words(expression) -%}
-    {{ return(adapter.dispatch('label_words', 'tremplin')(expression)) }}
-{%- endmacro %}
-
-{% macro default__label_words(expression) -%}
-    explode(split(regexp_replace(lower({{ expression }}), '[^a-z]+', ' '), ' '))
-{%- endmacro %}
-
-{% macro duckdb__label_words(expression) -%}
-    unnest(string_split(regexp_replace(lower(strip_accents({{ expression }})), '[^a-z]+', ' ', 'g'), ' '))
-{%- endmacro %}
-
 {#- First day of the month of a date. -#}
 {% macro month_start(expression) -%}
     {{ return(adapter.dispatch('month_start', 'tremplin')(expression)) }}
