@@ -28,7 +28,7 @@ def run_dbt_build(
     }
     dbt = Path(sys.executable).with_name("dbt")
     return subprocess.run(
-        [str(dbt), "build", *extra, "--select", *select]
+        [str(dbt), "build", "--indirect-selection", "cautious", *extra, "--select", *select]
         + ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
         + ["--target-path", str(work / "target"), "--log-path", str(work / "logs")],
         cwd=ROOT,

@@ -161,6 +161,7 @@ def warehouse(real_tables, tmp_path_factory):
             f"staging.{fap.SLUG}",
             f"source:{fap.SLUG}",
             "stg_francetravail_rome__referentiel_code_rome",
+            "fap2009_rome_supplement",
             "int_job_classification__rome_to_fap",
         ],
     )
