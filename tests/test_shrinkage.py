@@ -2,9 +2,10 @@
 
 Cells are drawn with known true rates (a gamma or beta spread around a regional mean,
 regions spread around a national mean), written to DuckDB, and the SQL that dbt compiles
-from the macros (the same text the marts embed) is run on them. The 80 % intervals must
-contain the true value about 80 % of the time, which also checks the closed-form quantile
-approximations (Wilson-Hilferty, logit-normal) and the moment estimate of the prior.
+from the macros (the same text the marts embed) is run on them, with the exact quantile
+functions registered as dbt registers them (assets/quantiles.py). The 80 % intervals must
+contain the true value about 80 % of the time, which also checks the moment estimate of
+the prior.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+
+from assets.quantiles import register
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -108,6 +111,7 @@ def _with_totals(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _run(sql: str, table: str, frame: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
+    register(con)
     try:
         con.register("frame_view", frame)
         con.execute(f"create table {table} as select * from frame_view")
@@ -178,3 +182,4 @@ def test_beta_binomial_intervals_cover_true_shares(compiled: dict[str, str]) -> 
     assert no_data["raw_rate"].isna().all()
     assert (no_data["confidence_level"] == "low").all()
     assert ((result["low_80"] >= 0) & (result["high_80"] <= 1)).all()
+

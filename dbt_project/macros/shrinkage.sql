@@ -14,9 +14,11 @@
     rates, n(n-1) for shares), floored so that it never claims complete pooling. A cell
     without data (masked, or zero exposure) gets the prior itself, with confidence low.
 
-    Intervals are 80 % posterior intervals (z = 1.2816). SQL has no gamma or beta quantile function:
-    closed-form approximations are used (see gamma_quantile, beta_quantile); their coverage
-    is checked on simulated cells by tests/test_shrinkage.py.
+    Intervals are 80 % posterior intervals (the 0.1 and 0.9 quantiles). On DuckDB they are
+    exact: scipy's inverse incomplete beta and gamma functions, registered on dbt's
+    connections by the plugin assets/dbt_udfs.py (assets/quantiles.py). An engine without
+    them falls back to closed-form approximations (default__ below). Coverage is checked
+    on simulated cells, corners included, by tests/test_shrinkage.py.
 -#}
 
 {#- Confidence from the effective sample size n (events for a rate, trials for a share):
@@ -30,14 +32,28 @@
     end
 {%- endmacro %}
 
-{#- p-quantile (z = its standard normal quantile) of a Gamma(shape, rate), by the
-    Wilson-Hilferty cube-root normal approximation, floored at 0. Dispatch seam: only
-    standard functions, but an engine with a native quantile can override it. -#}
-{% macro gamma_quantile(shape, rate, z) -%}
-    {{ return(adapter.dispatch('gamma_quantile', 'tremplin')(shape, rate, z)) }}
+{#- p-quantile of a Gamma(shape, rate). Dispatch seam: exact on DuckDB (the registered
+    scipy function); elsewhere the Wilson-Hilferty cube-root normal approximation,
+    floored at 0, until the engine brings a native quantile. -#}
+{% macro gamma_quantile(shape, rate, p) -%}
+    {{ return(adapter.dispatch('gamma_quantile', 'tremplin')(shape, rate, p)) }}
 {%- endmacro %}
 
-{% macro default__gamma_quantile(shape, rate, z) -%}
+{% macro duckdb__gamma_quantile(shape, rate, p) -%}
+    tremplin_gamma_quantile({{ shape }}, {{ rate }}, {{ p }})
+{%- endmacro %}
+
+{#- The normal quantile of the probabilities the marts ask for, for the approximations. -#}
+{% macro _normal_quantile(p) -%}
+    {%- set known = {0.1: -1.2815515655446004, 0.9: 1.2815515655446004} -%}
+    {%- if p not in known -%}
+        {{ exceptions.raise_compiler_error('no normal quantile for p = ' ~ p) }}
+    {%- endif -%}
+    {{ return(known[p]) }}
+{%- endmacro %}
+
+{% macro default__gamma_quantile(shape, rate, p) -%}
+    {%- set z = _normal_quantile(p) -%}
     ({{ shape }}) / ({{ rate }}) * power(
         greatest(
             0.0,
@@ -48,14 +64,19 @@
     )
 {%- endmacro %}
 
-{#- p-quantile of a Beta(a, b): normal approximation on the logit scale, with the
+{#- p-quantile of a Beta(a, b). Fallback: normal approximation on the logit scale, with the
     digamma / trigamma expansions E[logit] ~ ln(a/b) - 1/(2a) + 1/(2b) and
-    Var[logit] ~ 1/a + 1/(2a^2) + 1/b + 1/(2b^2). Dispatch seam as above. -#}
-{% macro beta_quantile(a, b, z) -%}
-    {{ return(adapter.dispatch('beta_quantile', 'tremplin')(a, b, z)) }}
+    Var[logit] ~ 1/a + 1/(2a^2) + 1/b + 1/(2b^2); poor when a or b is below 1. -#}
+{% macro beta_quantile(a, b, p) -%}
+    {{ return(adapter.dispatch('beta_quantile', 'tremplin')(a, b, p)) }}
 {%- endmacro %}
 
-{% macro default__beta_quantile(a, b, z) -%}
+{% macro duckdb__beta_quantile(a, b, p) -%}
+    tremplin_beta_quantile({{ a }}, {{ b }}, {{ p }})
+{%- endmacro %}
+
+{% macro default__beta_quantile(a, b, p) -%}
+    {%- set z = _normal_quantile(p) -%}
     1.0 / (1.0 + exp(-(
         ln(({{ a }}) / ({{ b }})) - 1.0 / (2.0 * ({{ a }})) + 1.0 / (2.0 * ({{ b }}))
         + ({{ z }}) * sqrt(
@@ -69,7 +90,6 @@
     cell: cell_id, raw_rate, shrunk_rate, low_80, high_80, effective_sample_size,
     confidence_level, prior_rate, prior_level (region / france). -#}
 {% macro gamma_poisson_estimates(cells) -%}
-    {%- set z_80 = 1.2815515655446004 -%}
     with
 
     gp_cells as (
@@ -142,8 +162,8 @@
         cell_id,
         raw_rate,
         posterior_shape / posterior_rate as shrunk_rate,
-        {{ gamma_quantile('posterior_shape', 'posterior_rate', -z_80) }} as low_80,
-        {{ gamma_quantile('posterior_shape', 'posterior_rate', z_80) }} as high_80,
+        {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.1) }} as low_80,
+        {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.9) }} as high_80,
         case when raw_rate is not null then events else 0 end as effective_sample_size,
         {{ confidence_level('case when raw_rate is not null then events else 0 end') }}
             as confidence_level,
@@ -155,7 +175,6 @@
 {#- Beta-binomial shrinkage of a share (events out of exposure trials). Same columns as
     gamma_poisson_estimates, shares as fractions (0-1). -#}
 {% macro beta_binomial_estimates(cells) -%}
-    {%- set z_80 = 1.2815515655446004 -%}
     with
 
     bb_cells as (
@@ -254,8 +273,8 @@
         -- Weighted sums can drift past 1 by a rounding error (least() would skip a NULL).
         case when raw_share > 1 then 1.0 else raw_share end as raw_rate,
         posterior_a / (posterior_a + posterior_b) as shrunk_rate,
-        {{ beta_quantile('posterior_a', 'posterior_b', -z_80) }} as low_80,
-        {{ beta_quantile('posterior_a', 'posterior_b', z_80) }} as high_80,
+        {{ beta_quantile('posterior_a', 'posterior_b', 0.1) }} as low_80,
+        {{ beta_quantile('posterior_a', 'posterior_b', 0.9) }} as high_80,
         trials as effective_sample_size,
         {{ confidence_level('trials') }} as confidence_level,
         prior_share as prior_rate,
