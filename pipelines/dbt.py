@@ -35,6 +35,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from assets import quantiles
 from assets.foundation.fingerprint import (
     code_digest,
     digest,
@@ -50,7 +51,7 @@ from assets.foundation.settings import DBT_PROJECT_DIR, Settings, get_settings
 WAREHOUSE_POOL = "warehouse"
 BUILD_RECORD_KIND = "dbt_build"
 # Versions that change what `dbt build` makes of the same project and raw files.
-DBT_PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "dagster-dbt")
+DBT_PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb", "dagster-dbt", "scipy")
 # dbt_project/ entries that are outputs or caches of dbt, not inputs.
 DBT_PROJECT_IGNORED = {"target", "logs", "__pycache__"}
 
@@ -320,10 +321,11 @@ def dbt_project_digest(project_dir: Path) -> str:
 
 
 def runner_identity() -> dict:
-    """This module (how dbt is run) and the dbt / DuckDB versions, taken when the assets are
-    defined, right after the import, so they describe the code that will run."""
+    """This module (how dbt is run), the SQL functions dbt's connections get (the plugin),
+    and the dbt / DuckDB / scipy versions, taken when the assets are defined, right after
+    the import, so they describe the code that will run."""
     return {
-        "runner": code_digest(sys.modules[__name__]),
+        "runner": code_digest(sys.modules[__name__], quantiles),
         "versions": package_versions(DBT_PACKAGES),
     }
 
