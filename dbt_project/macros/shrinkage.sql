@@ -45,7 +45,7 @@
 
 {#- The normal quantile of the probabilities the marts ask for, for the approximations. -#}
 {% macro _normal_quantile(p) -%}
-    {%- set known = {0.1: -1.2815515655446004, 0.9: 1.2815515655446004} -%}
+    {%- set known = {0.1: -1.2815515655446004, 0.5: 0.0, 0.9: 1.2815515655446004} -%}
     {%- if p not in known -%}
         {{ exceptions.raise_compiler_error('no normal quantile for p = ' ~ p) }}
     {%- endif -%}
@@ -161,7 +161,9 @@
     select
         cell_id,
         raw_rate,
-        posterior_shape / posterior_rate as shrunk_rate,
+        -- The posterior median: inside its interval even when the posterior is skewed (the
+        -- mean leaves [q10, q90] when the shape is below 1).
+        {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.5) }} as shrunk_rate,
         {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.1) }} as low_80,
         {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.9) }} as high_80,
         case when raw_rate is not null then events else 0 end as effective_sample_size,
@@ -272,7 +274,8 @@
         cell_id,
         -- Weighted sums can drift past 1 by a rounding error (least() would skip a NULL).
         case when raw_share > 1 then 1.0 else raw_share end as raw_rate,
-        posterior_a / (posterior_a + posterior_b) as shrunk_rate,
+        -- The posterior median (see gamma_poisson_estimates).
+        {{ beta_quantile('posterior_a', 'posterior_b', 0.5) }} as shrunk_rate,
         {{ beta_quantile('posterior_a', 'posterior_b', 0.1) }} as low_80,
         {{ beta_quantile('posterior_a', 'posterior_b', 0.9) }} as high_80,
         trials as effective_sample_size,
