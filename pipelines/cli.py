@@ -271,9 +271,10 @@ def _held_exports(result) -> list[tuple[str, str]]:
 
 
 def run_diff(old: str | None, new: str | None, as_json: bool, top: int) -> int:
-    """Exit 0 with the report, 2 when a vintage cannot be found or read."""
+    """Exit 0 with the report (or when a single vintage leaves nothing to compare yet), 2 when
+    a vintage cannot be found or read."""
     from assets.export.diff import default_pair, diff_exports, format_diff, resolve_vintage
-    from assets.export.errors import ExportError
+    from assets.export.errors import ExportError, NothingToCompare
     from assets.export.vintages import LATEST
 
     exports_dir = get_settings().exports_dir
@@ -284,6 +285,9 @@ def run_diff(old: str | None, new: str | None, as_json: bool, top: int) -> int:
             old_dir = resolve_vintage(exports_dir, old)
             new_dir = resolve_vintage(exports_dir, new or LATEST)
         report = diff_exports(old_dir, new_dir, top=top)
+    except NothingToCompare as exc:
+        print(f"tremplin diff: nothing to compare yet: {exc}", file=sys.stderr)
+        return 0
     except ExportError as exc:
         print(f"tremplin diff: {exc}", file=sys.stderr)
         return 2
@@ -302,7 +306,10 @@ def run_accept(vintage: str) -> int:
     except ExportError as exc:
         print(f"tremplin accept: {exc}", file=sys.stderr)
         return 1
-    print(f"latest -> {vintage} (was {previous or 'none'}); export verified:")
+    if previous is not None and previous == manifest.get("vintage"):
+        print(f"{vintage} is already latest: nothing changed; export verified:")
+    else:
+        print(f"latest -> {vintage} (was {previous or 'none'}); export verified:")
     for name, table in sorted(manifest["tables"].items()):
         print(f"  {name:<24} {table['rows']:>8} rows")
     return 0
@@ -562,6 +569,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`tremplin status --json | head`): stop quietly, and keep
+        # Python from reporting the pipe again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     # Dagster's console logger reports the steps; Python logging only shows warnings.
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)

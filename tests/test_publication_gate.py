@@ -87,6 +87,9 @@ def test_dropping_keys_holds_the_vintage_until_accepted(state: Path, capsys) -> 
     out = capsys.readouterr().out
     assert f"latest -> {held.vintage} (was {first.vintage})" in out
     assert latest(state) == held.vintage
+    # Accepting it again says so instead of pretending to switch.
+    assert cli.main(["accept", held.vintage]) == 0
+    assert f"{held.vintage} is already latest: nothing changed" in capsys.readouterr().out
     assert json.loads((held.path / "publication.json").read_text())["status"] == "accepted"
     assert held_vintages(state / "exports") == []
     verify_export(state / "exports" / "latest")

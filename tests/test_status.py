@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +103,24 @@ def test_never_fetched_is_stale(tmp_path, monkeypatch):
     monkeypatch.setenv("TREMPLIN_AUTOMATION", "")
     [row] = collect_status([ETALAB], get_settings())
     assert (row.state, row.last_fetch, row.detail) == ("stale", None, "never fetched")
+
+
+def test_status_json_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`tremplin status --json | head`: when the reader is gone, no BrokenPipeError traceback."""
+    env = {**os.environ, "TREMPLIN_WAREHOUSE_DIR": str(tmp_path)}
+    env.pop("TREMPLIN_DUCKDB_PATH", None)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already exited: every write fails with EPIPE
+    try:
+        completed = subprocess.run(
+            [str(Path(sys.executable).with_name("tremplin")), "status", "--json"],
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr and "BrokenPipe" not in completed.stderr

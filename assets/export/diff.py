@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from assets.export.errors import ExportError
+from assets.export.errors import ExportError, NothingToCompare
 from assets.export.json_shape import json_path, json_value
 from assets.export.sql import quote_ident
 from assets.export.vintages import LATEST, MANIFEST, list_vintages
@@ -56,7 +56,9 @@ def default_pair(exports_dir: Path) -> tuple[Path, Path]:
     vintages = list_vintages(exports_dir)
     older = vintages[: vintages.index(new.name)] if new.name in vintages else []
     if not older:
-        raise ExportError(f"{exports_dir}: latest ({new.name}) has no earlier vintage to compare")
+        raise NothingToCompare(
+            f"{exports_dir}: latest ({new.name}) has no earlier vintage to compare"
+        )
     return exports_dir / older[-1], new
 
 

@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class ExportError(RuntimeError):
     """An export could not be published; the previous `latest` is untouched."""
+
+
+class NothingToCompare(ExportError):
+    """Only one vintage exists: a diff has nothing to compare yet (not a failure)."""
