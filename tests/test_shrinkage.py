@@ -182,4 +182,3 @@ def test_beta_binomial_intervals_cover_true_shares(compiled: dict[str, str]) -> 
     assert no_data["raw_rate"].isna().all()
     assert (no_data["confidence_level"] == "low").all()
     assert ((result["low_80"] >= 0) & (result["high_80"] <= 1)).all()
-
