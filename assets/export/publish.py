@@ -49,8 +49,6 @@ from assets.export.vintages import (
     MANIFEST,
     PUBLICATION,
     content_sha256,
-    fsync_dir,
-    fsync_tree,
     held_vintages,
     publish_lock,
     read_latest_manifest,
@@ -60,6 +58,7 @@ from assets.export.vintages import (
     verify_export,
     vintage_for,
 )
+from assets.foundation.files import fsync_dir, fsync_tree
 
 # Packages whose versions go into the manifest, so an export can be reproduced.
 VERSIONED_PACKAGES = ("tremplin", "dbt-core", "dbt-duckdb", "duckdb", "dagster", "pandas")
@@ -443,7 +442,7 @@ def _publish_locked(
         os.rename(tmp_dir, final_dir)
     except OSError as exc:
         raise ExportError(f"cannot move the new export to {final_dir}: {exc}") from None
-    fsync_dir(exports_dir)
+    fsync_dir(exports_dir, strict=True)
     if hold_reasons:
         log.warning(
             "export %s written but NOT published: latest stays %s. %s. Review with "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from assets.export.errors import ExportError
 from assets.export.writing import dump_json_file, file_entry
+from assets.foundation.files import fsync_dir
 
 LATEST = "latest"
 MANIFEST = "manifest.json"
@@ -36,22 +37,6 @@ def content_sha256(tables: Mapping[str, dict]) -> str:
         for name in sorted(tables)
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def fsync_tree(directory: Path) -> None:
-    """Flush files and the directory so a crash after the rename cannot expose empty files."""
-    for path in directory.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-    fsync_dir(directory)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -90,7 +75,7 @@ def switch_latest(exports_dir: Path, vintage: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(link_tmp)
         raise ExportError(f"cannot switch {exports_dir / LATEST} to {vintage}: {exc}") from None
-    fsync_dir(exports_dir)
+    fsync_dir(exports_dir, strict=True)
 
 
 def read_publication(vintage_dir: Path) -> dict:
