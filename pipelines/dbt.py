@@ -11,6 +11,7 @@ successful full build is skipped: the models are reported unchanged and the last
 test results are replayed, labelled as such (see `dbt_fingerprint`).
 """
 
+import importlib.util
 import logging
 import math
 import os
@@ -35,7 +36,6 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from assets import quantiles
 from assets.foundation.fingerprint import (
     code_digest,
     digest,
@@ -46,7 +46,7 @@ from assets.foundation.fingerprint import (
     stat_of,
     write_record,
 )
-from assets.foundation.settings import DBT_PROJECT_DIR, Settings, get_settings
+from assets.foundation.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
 
 WAREHOUSE_POOL = "warehouse"
 BUILD_RECORD_KIND = "dbt_build"
@@ -320,12 +320,22 @@ def dbt_project_digest(project_dir: Path) -> str:
     return files_digest(project_dir, files)
 
 
+def _module_file(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"module {name} not found")
+    return Path(spec.origin).resolve()
+
+
 def runner_identity() -> dict:
     """This module (how dbt is run), the SQL functions dbt's connections get (the plugin),
     and the dbt / DuckDB / scipy versions, taken when the assets are defined, right after
     the import, so they describe the code that will run."""
     return {
-        "runner": code_digest(sys.modules[__name__], quantiles),
+        "runner": code_digest(sys.modules[__name__]),
+        # The SQL functions the plugin registers, read as a file: importing them would
+        # load scipy whenever the Dagster definitions load.
+        "functions": files_digest(PROJECT_ROOT, [_module_file("assets.quantiles")]),
         "versions": package_versions(DBT_PACKAGES),
     }
 
