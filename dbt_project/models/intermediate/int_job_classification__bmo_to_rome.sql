@@ -95,16 +95,12 @@ rome_shares as (
 ),
 
 fap2009_rome as (
+    -- DARES's FAP-2009 <-> ROME links, with the ones it lacks (the ROME -> FAP bridge).
     select distinct
         fap2009_code,
         rome_v3_code
-    from {{ ref('stg_dares_fap__fap2009_rome') }}
-    where rome_v3_code is not null
-    union
-    select
-        fap2009_code,
-        rome_v3_code
-    from {{ ref('fap2009_rome_supplement') }}
+    from {{ ref('int_job_classification__rome_to_fap') }}
+    where fap2009_code is not null
 ),
 
 family_employment as (
