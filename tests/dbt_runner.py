@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "dbt_project"
 
@@ -37,3 +39,12 @@ def run_dbt_build(
         text=True,
         timeout=300,
     )
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    """Rows of `sql` on the DuckDB file a build wrote, opened read-only."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

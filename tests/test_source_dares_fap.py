@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 from dbt_fixtures import write_raw_fixtures
-from dbt_runner import run_dbt_build
+from dbt_runner import query, run_dbt_build
 
 from assets.ingest.landing import land_file
 from assets.ingest.raw import ParseError, raw_path, write_parquet_atomically
@@ -167,14 +166,6 @@ def warehouse(real_tables, tmp_path_factory):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return work / "warehouse.duckdb"
-
-
-def query(path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.slow

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
-from dbt_runner import run_dbt_build
+from dbt_runner import query, run_dbt_build
 from openpyxl import Workbook
 
 from assets.foundation.settings import get_settings
@@ -311,14 +310,6 @@ def warehouse(real_tables, tmp_path_factory):
     result = run_dbt_build(work, [f"staging.{src.SLUG}", f"source:{src.SLUG}"])
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return work / "warehouse.duckdb"
-
-
-def query(path: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.slow
