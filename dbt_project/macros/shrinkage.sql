@@ -88,7 +88,8 @@
 
 {#- Gamma-Poisson shrinkage of a rate (events per unit of exposure). Returns one row per
     cell: cell_id, raw_rate, shrunk_rate, low_80, high_80, effective_sample_size,
-    confidence_level, prior_rate, prior_level (region / france). -#}
+    confidence_level, prior_rate, prior_level (region / france), has_data (false: the
+    estimate is the prior alone). -#}
 {% macro gamma_poisson_estimates(cells) -%}
     with
 
@@ -170,7 +171,9 @@
         {{ confidence_level('case when raw_rate is not null then events else 0 end') }}
             as confidence_level,
         prior_rate,
-        prior_level
+        prior_level,
+        -- false when the cell has no data: the estimate is then the prior alone.
+        raw_rate is not null as has_data
     from gp_posterior
 {%- endmacro %}
 
@@ -281,7 +284,9 @@
         trials as effective_sample_size,
         {{ confidence_level('trials') }} as confidence_level,
         prior_share as prior_rate,
-        prior_level
+        prior_level,
+        -- false when the cell has no data: the estimate is then the prior alone.
+        has_data = 1 as has_data
     from bb_parameters
 {%- endmacro %}
 
