@@ -265,18 +265,51 @@ def test_shrunk_values_sit_inside_their_intervals(build: DbtRun) -> None:
         row[0] for row in _query(build, "select distinct market__level from diag_local_diagnosis")
     }
     assert {"departement", None} <= levels
+    assert levels <= {"departement", "rome_v3", "prior", None}
 
 
-def test_active_months_are_in_calendar_order(build: DbtRun) -> None:
-    rows = _query(
+def test_levels_name_the_prior_when_the_cell_has_no_data(build: DbtRun) -> None:
+    """A value that is the prior alone says prior, and whose prior it is."""
+    assert _query(
         build,
-        "select distinct offers_trend__active_months from diag_local_diagnosis "
-        "where offers_trend__active_months is not null",
-    )
-    assert rows
-    for (months,) in rows:
-        assert months == sorted(months)
-        assert all(1 <= month <= 12 for month in months)
+        "select count(*) from diag_local_diagnosis where "
+        "(market__level = 'prior') <> (market__offers_per_10_job_seekers is null "
+        "and market__offers_per_10_job_seekers_shrunk is not null) "
+        "or (market__level = 'prior' and market__prior_level not in ('region', 'france')) "
+        "or (contract_mix__level = 'prior') <> (contract_mix__cdi_pct is null "
+        "and contract_mix__cdi_pct_shrunk is not null) "
+        "or less_stressful__level is distinct from market__level",
+    ) == [(0,)]
+
+
+def test_contract_mix_adds_up_to_100(build: DbtRun) -> None:
+    sums = _query(
+        build,
+        "select min(s), max(s), count(*) from (select contract_mix__cdi_pct_shrunk "
+        "+ contract_mix__cdd_pct_shrunk + contract_mix__interim_pct_shrunk as s "
+        "from diag_local_diagnosis where contract_mix__level is not null)",
+    )[0]
+    assert sums[2] > 0
+    assert abs(sums[0] - 100) < 1e-9 and abs(sums[1] - 100) < 1e-9
+
+
+def test_active_months_wait_for_a_year_of_snapshots(build: DbtRun) -> None:
+    """One snapshot of open offers only sees recent creations: no seasonal signal yet.
+
+    The months themselves are checked on a year of snapshots by the dbt unit tests of
+    int_offers__active_months (dbt_project/models/intermediate/_int_indicators.yml).
+    """
+    snapshot_months = _query(
+        build,
+        "select count(distinct date_trunc('month', snapshot_date)) "
+        "from stg_francetravail_offres__offers",
+    )[0][0]
+    assert snapshot_months < 12
+    assert _query(
+        build,
+        "select offers_trend__active_months_level, count(offers_trend__active_months) "
+        "from diag_local_diagnosis group by all",
+    ) == [("unknown", 0)]
 
 
 def test_less_stressful_suggestions_follow_the_rule(build: DbtRun) -> None:

@@ -90,7 +90,7 @@ select
     bmo.difficult_pct as hiring__national_difficult_pct,
     bmo.seasonal_pct as hiring__national_seasonal_pct,
     case when national.job_group_code is not null then 'france' end as market__level,
-    case when bmo.job_group_code is not null then 'fap' end as hiring__level,
+    case when bmo.job_group_code is not null then 'france' end as hiring__level,
     coalesce(national.is_synthetic, false) as synthetic
 from fiches
 left join titles

@@ -118,7 +118,8 @@ contracts as (
         max(case when contract_type = 'MIS' then interval_80_low_pct end) as interim_low,
         max(case when contract_type = 'MIS' then interval_80_high_pct end) as interim_high,
         max(case when contract_type = 'MIS' then confidence_level end) as interim_confidence,
-        max(case when typed_offers_count is not null then 1 else 0 end) as has_local_data,
+        max(estimate_level) as estimate_level,
+        max(prior_level) as prior_level,
         max(case when is_synthetic then 1 else 0 end) = 1 as is_synthetic
     from {{ ref('fct_contract_mix') }}
     group by job_group_code, departement_code
@@ -166,6 +167,7 @@ select
     departements.region_code,
 
     market.market_level as market__level,
+    market.prior_level as market__prior_level,
     market.source_job_group_code as market__source_job_group_code,
     market.offers_per_10_job_seekers as market__offers_per_10_job_seekers,
     market.offers_per_10_job_seekers_shrunk as market__offers_per_10_job_seekers_shrunk,
@@ -191,7 +193,7 @@ select
     tension.difficult_hiring_pct as tension__difficult_hiring_pct,
     tension.difficult_hiring_year as tension__difficult_hiring_year,
 
-    case when hiring.job_group_code is not null then 'fap' end as hiring__level,
+    case when hiring.job_group_code is not null then 'departement' end as hiring__level,
     hiring.survey_year as hiring__survey_year,
     hiring.recruitment_projects as hiring__recruitment_projects,
     hiring.published_recruitment_projects as hiring__published_recruitment_projects,
@@ -201,11 +203,15 @@ select
     hiring.difficult_interval_80_low_pct as hiring__difficult_interval_80__low_pct,
     hiring.difficult_interval_80_high_pct as hiring__difficult_interval_80__high_pct,
     hiring.difficult_confidence_level as hiring__difficult_confidence,
+    hiring.difficult_estimate_level as hiring__difficult_level,
+    hiring.difficult_prior_level as hiring__difficult_prior_level,
     hiring.seasonal_pct as hiring__seasonal_pct,
     hiring.seasonal_pct_shrunk as hiring__seasonal_pct_shrunk,
     hiring.seasonal_interval_80_low_pct as hiring__seasonal_interval_80__low_pct,
     hiring.seasonal_interval_80_high_pct as hiring__seasonal_interval_80__high_pct,
     hiring.seasonal_confidence_level as hiring__seasonal_confidence,
+    hiring.seasonal_estimate_level as hiring__seasonal_level,
+    hiring.seasonal_prior_level as hiring__seasonal_prior_level,
 
     case when trend.job_group_code is not null then 'departement' end as offers_trend__level,
     trend.last_12_months_count as offers_trend__last_12_months_count,
@@ -217,7 +223,7 @@ select
         when seasonality_known.job_group_code is not null
             then coalesce(active_months.active_months, {{ empty_int_list() }})
     end as offers_trend__active_months,
-    case when seasonality_known.job_group_code is not null then 'france' end
+    case when seasonality_known.job_group_code is not null then 'france' else 'unknown' end
         as offers_trend__active_months_level,
 
     salary.territory_type as salary__level,
@@ -226,10 +232,8 @@ select
     salary.median_monthly_gross_eur as salary__median_monthly_gross_eur,
     salary.q3_monthly_gross_eur as salary__q3_monthly_gross_eur,
 
-    case
-        when contracts.has_local_data = 1 then 'departement'
-        when contracts.job_group_code is not null then 'region'
-    end as contract_mix__level,
+    contracts.estimate_level as contract_mix__level,
+    contracts.prior_level as contract_mix__prior_level,
     contracts.cdi_pct as contract_mix__cdi_pct,
     contracts.cdi_pct_shrunk as contract_mix__cdi_pct_shrunk,
     contracts.cdi_low as contract_mix__cdi_interval_80__low_pct,
@@ -252,7 +256,7 @@ select
     unemployment.quarter_label as unemployment__quarter,
     unemployment.year_change_points as unemployment__year_change_points,
 
-    case when market.job_group_code is not null then 'departement' end as less_stressful__level,
+    market.market_level as less_stressful__level,
     less_stressful.job_groups as less_stressful__job_groups,
     {{ dbt.cast(
         'case when market.job_group_code is not null '

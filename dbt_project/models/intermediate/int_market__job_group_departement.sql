@@ -3,7 +3,7 @@
 -- The market of every ROME 4.0 fiche in every département, inherited when the fiche has
 -- no value of its own: its own API cell (level departement), else its ROME v3 parent's
 -- (level rome_v3); a cell with no local data keeps the shrunk estimate, which is then the
--- prior (level region or france, from the shrinkage).
+-- prior alone (level prior; prior_level says whether the région's or France's).
 with
 
 fiches as (
@@ -77,8 +77,9 @@ select
     national_offers_per_10_job_seekers,
     last_quarter_start_date,
     is_synthetic,
+    prior_level,
     case
-        when offers_per_10_job_seekers is null then prior_level
+        when offers_per_10_job_seekers is null then 'prior'
         when preference = 1 then 'departement'
         else 'rome_v3'
     end as market_level

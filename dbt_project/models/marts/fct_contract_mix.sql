@@ -1,8 +1,10 @@
 -- Contract mix of the offers (API OFF_1 broken down by contract type TYPECTR: CDI, CDD,
 -- MIS = temporary work) per ROME 4.0 fiche x département x contract type, over the last
 -- four quarters published. share = offers of the type / offers of the three types; raw
--- and shrunk (beta-binomial toward the région then France). A département whose four
--- quarters are not all published has no share (NULL), only the prior estimate.
+-- and shrunk jointly (Dirichlet-multinomial toward the région's mix, else France's:
+-- macros/dirichlet.sql), so the shrunk shares of a cell add up to 100. A département
+-- whose four quarters are not all published has no share (NULL): its shrunk values are
+-- the prior mix alone (level prior).
 with
 
 typed as (
@@ -88,12 +90,10 @@ cells as (
         kinds.contract_type,
         departements.departement_code,
         departements.region_code,
-        {{ dbt.concat([
-            'kinds.job_group_code', "':'", 'kinds.contract_type', "':'",
-            'departements.departement_code'
-        ]) }}
+        {{ dbt.concat(['kinds.job_group_code', "':'", 'departements.departement_code']) }}
             as cell_id,
-        {{ dbt.concat(['kinds.job_group_code', "':'", 'kinds.contract_type']) }} as group_id,
+        kinds.job_group_code as group_id,
+        kinds.contract_type as category,
         case when dep.typed_offers_count is not null then dep.offers_count end as events,
         case when dep.offers_count is not null then dep.typed_offers_count end as exposure,
         reg.offers_count as region_events,
@@ -123,7 +123,7 @@ cells as (
 ),
 
 estimates as (
-    {{ beta_binomial_estimates('cells') }}
+    {{ dirichlet_multinomial_estimates('cells') }}
 )
 
 select
@@ -140,6 +140,8 @@ select
     100 * estimates.shrunk_rate as share_pct_shrunk,
     100 * estimates.low_80 as interval_80_low_pct,
     100 * estimates.high_80 as interval_80_high_pct,
+    case when estimates.has_data then 'departement' else 'prior' end as estimate_level,
+    estimates.prior_level,
     {{ cap_at_100(
         "100 * cells.region_events / nullif(cells.region_exposure, 0)"
     ) }} as region_share_pct,
@@ -147,4 +149,6 @@ select
         as national_share_pct
 from cells
 inner join estimates
-    on cells.cell_id = estimates.cell_id
+    on
+        cells.cell_id = estimates.cell_id
+        and cells.contract_type = estimates.category

@@ -173,12 +173,24 @@ select
     100 * difficult.high_80 as difficult_interval_80_high_pct,
     difficult.effective_sample_size as difficult_effective_sample_size,
     difficult.confidence_level as difficult_confidence_level,
+    -- Less than one allocated project behind the share: the value is the prior.
+    case
+        when difficult.has_data and difficult.effective_sample_size >= 1 then 'departement'
+        when difficult.cell_id is not null then 'prior'
+    end as difficult_estimate_level,
+    difficult.prior_level as difficult_prior_level,
     100 * seasonal.raw_rate as seasonal_pct,
     100 * seasonal.shrunk_rate as seasonal_pct_shrunk,
     100 * seasonal.low_80 as seasonal_interval_80_low_pct,
     100 * seasonal.high_80 as seasonal_interval_80_high_pct,
     seasonal.effective_sample_size as seasonal_effective_sample_size,
     seasonal.confidence_level as seasonal_confidence_level,
+    -- Less than one allocated project behind the share: the value is the prior.
+    case
+        when seasonal.has_data and seasonal.effective_sample_size >= 1 then 'departement'
+        when seasonal.cell_id is not null then 'prior'
+    end as seasonal_estimate_level,
+    seasonal.prior_level as seasonal_prior_level,
     {{ cap_at_100(
         "100 * joined.region_difficult_events / nullif(joined.region_difficult_trials, 0)"
     ) }}
