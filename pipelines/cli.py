@@ -418,12 +418,13 @@ def run_backfill(slug: str, first: str, last: str | None, live: bool, build: boo
 def run_sql(query: str, max_rows: int) -> int:
     import duckdb
 
-    from pipelines.resources import WarehouseUnavailableError, connect_readonly
+    from pipelines.resources import WarehouseUnavailableError, connect_confined
 
     READ_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
     try:
-        con = connect_readonly()
+        # Confined: reads the warehouse and its raw Parquet only, loads no extension.
+        con = connect_confined()
     except WarehouseUnavailableError as exc:
         print(f"tremplin sql: {exc}", file=sys.stderr)
         return 2
@@ -447,6 +448,11 @@ def run_sql(query: str, max_rows: int) -> int:
         hint = ""
         if "read-only" in str(exc).lower():
             hint = " (tremplin sql is read-only: the warehouse is written by dbt only)"
+        elif isinstance(exc, duckdb.PermissionException):
+            hint = (
+                " (tremplin sql reads the warehouse only: no file outside its raw tables,"
+                " no extension)"
+            )
         print(f"tremplin sql: {exc}{hint}", file=sys.stderr)
         return 1
     finally:

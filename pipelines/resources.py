@@ -31,3 +31,29 @@ def connect_readonly(settings: Settings | None = None, path: Path | None = None)
         raise WarehouseUnavailableError(
             f"cannot open the warehouse {path} read-only: {exc}"
         ) from exc
+
+
+def connect_confined(settings: Settings | None = None):
+    """A read-only connection for queries typed by a person (`tremplin sql`).
+
+    Besides being read-only, it reads no file but the raw Parquet the staging views select
+    from: external access is off except for the raw directory, extensions can be neither
+    installed nor loaded, and the configuration is locked so that a statement cannot undo
+    any of it (`SET enable_external_access = true` is refused).
+    """
+    settings = settings or get_settings()
+    con = connect_readonly(settings)
+    raw = settings.raw_dir
+    allowed = sorted({f"{raw}/", f"{raw.resolve()}/"})
+    try:
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseUnavailableError(
+            f"cannot confine the warehouse session to {raw}: {exc}"
+        ) from exc
+    return con
