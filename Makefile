@@ -43,8 +43,11 @@ test: setup
 test-faults: setup
 	$(BIN)/python -m pytest -m faults
 
+# `exec`: the shell becomes `tremplin dev`, which resets SIGINT/SIGTERM (ignored when make
+# was started in the background) and becomes `dagster dev`: a SIGTERM stops the UI and daemon.
+DEV_PORT ?= 3000
 dev: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	exec $(BIN)/tremplin dev --port $(DEV_PORT)
 
 docs: setup
 	$(BIN)/tremplin docs

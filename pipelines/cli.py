@@ -320,9 +320,18 @@ def run_exports_doc(parse: bool) -> int:
     from assets.export.docs import write_exports_doc
 
     if parse:
-        from pipelines.dbt import prepare_manifest
+        import tempfile
+
+        from assets.export.lineage import compute_field_lineage, write_field_lineage
+        from pipelines.dbt import compile_models, prepare_manifest
+        from pipelines.sources import source_modules
 
         prepare_manifest()
+        # The field lineage reads the compiled SQL: compiled in a scratch directory.
+        with tempfile.TemporaryDirectory(prefix="tremplin-lineage-") as work:
+            synthetic = [m.SPEC.slug for m in source_modules() if m.SPEC.synthetic]
+            lineage = compute_field_lineage(compile_models(Path(work)), synthetic)
+        print(f"field lineage written to {write_field_lineage(lineage)}")
     target = write_exports_doc(default_manifest_path(), PROJECT_ROOT / "docs" / "EXPORTS.md")
     print(f"field documentation written to {target}")
     return 0
@@ -500,12 +509,25 @@ def run_docs(serve: bool) -> int:
 
 
 def run_dev(port: int) -> int:
+    """Become `dagster dev` (exec), so a SIGTERM sent to this process stops the UI and daemon.
+
+    `dagster dev` maps SIGTERM to whatever SIGINT does. A process started in the background
+    by a non-interactive shell (`make dev &`, a supervisor script) inherits SIGINT as
+    ignored, which would make `dagster dev` ignore SIGTERM too: both are reset first.
+    """
+    import signal
+
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster"))
     command = [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
     command += ["-h", "127.0.0.1", "-p", str(port)]
-    return subprocess.run(command, env=env, cwd=PROJECT_ROOT).returncode
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    sys.stdout.flush()
+    os.chdir(PROJECT_ROOT)
+    os.execve(command[0], command, env)
+    return 1  # not reached: execve replaces this process
 
 
 def parser() -> argparse.ArgumentParser:
@@ -545,7 +567,9 @@ def parser() -> argparse.ArgumentParser:
         help="instead, regenerate docs/EXPORTS.md (every exported field) from the dbt yml",
     )
     docs.add_argument(
-        "--no-parse", action="store_true", help="with --exports: use the current dbt manifest"
+        "--no-parse",
+        action="store_true",
+        help="with --exports: use the current dbt manifest and field lineage",
     )
     diff = sub.add_parser(
         "diff", help="what changed between two export vintages (default: previous vs latest)"
