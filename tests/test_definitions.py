@@ -85,6 +85,7 @@ EXPECTED_ASSETS = {
     "int_offers__active_months",
     "int_offers__offers",
     "exports/diagnostic_tables",
+    "exports/report",
 }
 
 
