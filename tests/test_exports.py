@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import gzip
 import json
 import os
 from pathlib import Path
@@ -87,7 +88,11 @@ def test_publish_writes_files_manifest_and_latest(warehouse: Path, exports_dir: 
     assert latest.is_symlink() and os.readlink(latest) == "20250301T120000Z"
     assert sorted(p.name for p in result.path.iterdir()) == sorted(
         ["manifest.json"]
-        + [f"{name}.{ext}" for name in EXPORT_TABLES for ext in ("parquet", "jsonl", "schema.json")]
+        + [
+            f"{name}.{ext}"
+            for name in EXPORT_TABLES
+            for ext in ("parquet", "jsonl", "jsonl.gz", "schema.json")
+        ]
     )
     assert not list(exports_dir.glob(".tmp-*")) and not list(exports_dir.glob("latest.tmp-*"))
 
@@ -488,6 +493,7 @@ def test_nested_schema_is_closed_camel_case_and_documented_from_dbt(
     assert market["properties"]["offersPer10JobSeekers"] == {
         "description": "Offers per 10 job seekers, raw.",
         "type": ["number", "null"],
+        "x-decimals": 2,  # the precision declared in assets/export/precision.py
     }
     assert market["properties"]["confidence"]["description"] == "high, medium or low"
     interval = market["properties"]["interval80"]
@@ -576,10 +582,10 @@ def _mutations(record: dict) -> list[dict]:
     return broken
 
 
-def test_the_fast_record_check_agrees_with_jsonschema(warehouse: Path, exports_dir: Path):
+def test_the_compiled_validator_agrees_with_jsonschema(warehouse: Path, exports_dir: Path):
     result = publish_export(warehouse, exports_dir, now=NOW)
     schema = json.loads((result.path / "local_diagnosis.schema.json").read_text(encoding="utf-8"))
-    check = schemas.compile_record_check(schema)
+    check = schemas.record_validator(schema)
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     records = read_jsonl(result.path / "local_diagnosis.jsonl")
     first = next(r for r in records if r["diagnosisKey"] == "01:M1805")
@@ -589,11 +595,61 @@ def test_the_fast_record_check_agrees_with_jsonschema(warehouse: Path, exports_d
         assert check(bad) is not None, bad
         assert not validator.is_valid(bad), bad
     dates = json.loads((result.path / "departements.schema.json").read_text(encoding="utf-8"))
-    check_dates = schemas.compile_record_check(dates)
+    check_dates = schemas.record_validator(dates)
     record = read_jsonl(result.path / "departements.jsonl")[0]
     for value, ok in (("2024-01-01", True), ("2024-13-01", False), ("01/02/2024", False)):
         record["periodStart"] = value
         assert (check_dates(record) is None) is ok, value
+    # Several errors: the first in the record's field order is reported.
+    record["offersCount"], record["isTight"] = "x", "y"
+    assert check_dates(record)[0] == ("offersCount",)
+
+
+def test_doubles_are_rounded_to_their_declared_decimals(tmp_path: Path, exports_dir: Path):
+    path = tmp_path / "rounding.duckdb"
+    run_sql(
+        path,
+        "create table diag_rounding (code varchar, unemployment__rate_pct double, "
+        "free_ratio double, less_stressful__job_groups struct(job_group_code varchar, "
+        "offers_per_10_job_seekers_shrunk double)[]);"
+        "insert into diag_rounding values ('01', 56.00000000000001, 0.1::double + 0.2, "
+        "[{'job_group_code': 'A', 'offers_per_10_job_seekers_shrunk': 3.14159}, null]),"
+        "('02', -0.04, null, null);",
+    )
+    result = publish_export(path, exports_dir, tables={"rounding": "diag_rounding"}, now=NOW)
+    records = read_jsonl(result.path / "rounding.jsonl")
+    assert records[0] == {
+        "code": "01",
+        "unemployment": {"ratePct": 56.0},
+        "freeRatio": 0.30000000000000004,  # no precision declared: published as it is
+        "lessStressful": {
+            "jobGroups": [{"jobGroupCode": "A", "offersPer10JobSeekersShrunk": 3.14}, None]
+        },
+    }
+    assert records[1]["unemployment"] == {"ratePct": 0.0}  # never -0.0
+    assert '"ratePct":0.0' in (result.path / "rounding.jsonl").read_text(encoding="utf-8")
+    con = duckdb.connect()
+    try:
+        parquet = con.execute(
+            "select unemployment__rate_pct, less_stressful__job_groups "
+            f"from read_parquet('{result.path / 'rounding.parquet'}') order by code"
+        ).fetchall()
+    finally:
+        con.close()
+    assert parquet[0] == (
+        56.0,
+        [{"job_group_code": "A", "offers_per_10_job_seekers_shrunk": 3.14}, None],
+    )
+    schema = json.loads((result.path / "rounding.schema.json").read_text(encoding="utf-8"))
+    assert schema["properties"]["unemployment"]["properties"]["ratePct"]["x-decimals"] == 1
+    assert "x-decimals" not in schema["properties"]["freeRatio"]
+    items = schema["properties"]["lessStressful"]["properties"]["jobGroups"]["items"]
+    assert items["properties"]["offersPer10JobSeekersShrunk"]["x-decimals"] == 2
+    gz = result.path / "rounding.jsonl.gz"
+    assert gzip.decompress(gz.read_bytes()) == (result.path / "rounding.jsonl").read_bytes()
+    assert result.manifest["tables"]["rounding"]["files"]["jsonl_gz"]["bytes"] == (
+        gz.stat().st_size
+    )
 
 
 # --------------------------------------------------------------------------- table list
@@ -661,3 +717,31 @@ def test_exports_doc_lists_every_field(tmp_path: Path) -> None:
         "Offers \\| per 10 job seekers. |" in text
     )
     assert "`regions` (`diag_regions`)" in text.split("## Not built yet")[1]
+
+
+def test_every_exported_double_of_the_dbt_project_declares_its_decimals() -> None:
+    """A DOUBLE of a diag model (or a DOUBLE field of its list of structs) is rounded to the
+    decimals declared in assets/export/precision.py; a new one must be declared there."""
+    import re
+
+    from assets.dbt_manifest import default_manifest_path, load_models
+    from assets.export.precision import decimals_for
+
+    models = load_models(default_manifest_path())
+    undeclared, checked = [], 0
+    for relation in EXPORT_TABLES.values():
+        model = models.get(relation)
+        if model is None:
+            continue
+        for name, column in model.columns.items():
+            data_type = " ".join(str(column.data_type or "").lower().split())
+            if data_type in ("double", "float"):
+                checked += 1
+                if decimals_for(name) is None:
+                    undeclared.append(f"{relation}.{name}")
+            for field in re.findall(r'"?(\w+)"? (?:double|float)\b', data_type):
+                checked += 1
+                if decimals_for(f"{name}[].{field}") is None:
+                    undeclared.append(f"{relation}.{name}[].{field}")
+    assert checked >= 50
+    assert not undeclared, f"no decimals in assets/export/precision.py for {undeclared}"

@@ -4,10 +4,11 @@ Modules, lowest first: each imports only modules listed before it, and only publ
 
 - errors.py      ExportError
 - sql.py         identifier quoting, relation names
+- precision.py   the decimals each published double keeps
 - tables.py      which tables are exported (EXPORT_TABLES, pending dbt models)
 - json_shape.py  camelCase nested records, DuckDB values as JSON
-- schemas.py     JSON Schema from DuckDB types, the fast record checker
-- writing.py     one table -> Parquet + JSON Lines + schema files
+- schemas.py     JSON Schema from DuckDB types, the compiled record validator
+- writing.py     one table -> Parquet + JSON Lines (plain, gzipped) + schema, by DuckDB
 - vintages.py    vintage directories, `latest`, locking, promotion, verification
 - diff.py        what changed between two vintages (`tremplin diff`)
 - gate.py        the publication gate (holds a suspicious vintage; `tremplin accept`)

@@ -1,8 +1,9 @@
 """The JSON shape of an exported record: camelCase field names, `a__b` columns nested as
 blocks, and DuckDB values turned into what `json.dumps` writes faithfully.
 
-Shared by the writer (records), the schemas (field names), the diff (values shown) and the
-docs page (field paths); it knows nothing of files or vintages.
+Shared by the writer (field names of the SQL it writes records with), the schemas (field
+names), the diff (values shown) and the docs page (field paths); it knows nothing of files
+or vintages.
 """
 
 from __future__ import annotations
@@ -56,27 +57,6 @@ def json_paths(relation: str, names: list[str]) -> list[tuple[str, ...]]:
             blocks.setdefault(path[:i], name)
         paths.append(path)
     return paths
-
-
-def nester(paths: list[tuple[str, ...]]):
-    """A function building the nested record from a row's values, planned once per table."""
-    plan: dict[str, Any] = {}  # key -> column index, or a sub-plan for a block
-    for index, path in enumerate(paths):
-        target = plan
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-        target[path[-1]] = index
-
-    def compile_plan(node: dict):
-        leaves = [(k, v) for k, v in node.items() if isinstance(v, int)]
-        if len(leaves) == len(node):
-            return lambda values: {key: values[index] for key, index in leaves}
-        parts = [(k, v if isinstance(v, int) else compile_plan(v)) for k, v in node.items()]
-        return lambda values: {
-            key: values[part] if isinstance(part, int) else part(values) for key, part in parts
-        }
-
-    return compile_plan(plan)
 
 
 def json_value(value: Any) -> Any:

@@ -44,11 +44,11 @@ from assets.export.errors import ExportError
 from assets.export.sql import split_relation
 from assets.export.tables import EXPORT_TABLES
 from assets.export.vintages import (
-    FILE_KINDS,
     LATEST,
     MANIFEST,
     PUBLICATION,
     content_sha256,
+    file_kinds,
     held_vintages,
     publish_lock,
     read_latest_manifest,
@@ -308,7 +308,7 @@ def _files_in_place(directory: Path, manifest: dict) -> bool:
     sha256s are verified by `tremplin check`)."""
     try:
         for entry in manifest["tables"].values():
-            for kind in FILE_KINDS:
+            for kind in file_kinds(entry):
                 listed = entry["files"][kind]
                 if (Path(directory) / listed["path"]).stat().st_size != listed["bytes"]:
                     return False

@@ -1,12 +1,12 @@
-"""JSON Schema for the exported records, from the DuckDB column types, and the fast record
-checker that holds every JSON Lines record to it before anything is published.
+"""JSON Schema for the exported records, from the DuckDB column types, and the compiled
+validator (jsonschema-rs) that holds the written JSON Lines records to it.
+
+A number the export rounds carries `x-decimals` (an annotation keyword: validators ignore
+it), the decimals declared for that field in precision.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-import uuid
 from typing import Any
 
 import duckdb
@@ -96,6 +96,20 @@ def json_schema_for_type(duckdb_type: duckdb.sqltypes.DuckDBPyType, *, nullable:
     return schema
 
 
+def _annotate_decimals(schema: dict, decimals: Any) -> None:
+    """`x-decimals: n` on every number the export rounds (see precision.py); a list's items
+    and a struct's fields carry their own."""
+    if decimals is None:
+        return
+    if isinstance(decimals, int):
+        schema["x-decimals"] = decimals
+    elif "items" in schema:
+        _annotate_decimals(schema["items"], decimals)
+    elif "properties" in schema:
+        for name, value in decimals.items():
+            _annotate_decimals(schema["properties"][camel_case(name)], value)
+
+
 def table_schema(
     name: str,
     relation: str,
@@ -122,6 +136,7 @@ def table_schema(
             prop = json_schema_for_type(column["type"], nullable=column["nullable"])
         except ExportError as exc:
             raise ExportError(f"{relation}: column {column['name']!r}: {exc}") from None
+        _annotate_decimals(prop, column.get("decimals"))
         if column["comment"]:
             prop = {"description": column["comment"], **prop}
         target = root
@@ -142,160 +157,43 @@ def table_schema(
     return root
 
 
-def _error_field(error: Any) -> str:
-    return _field_name(tuple(error.absolute_path))
-
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "null": (type(None),),
-    "boolean": (bool,),
-    "integer": (int,),
-    "number": (int, float),
-    "string": (str,),
-    "array": (list,),
-    "object": (dict,),
-}
-_ANNOTATIONS = {"$schema", "title", "description"}
-
-
-def _format_ok(fmt: str, value: str) -> bool:
-    try:
-        if fmt == "date":
-            return bool(_DATE.match(value)) and bool(dt.date.fromisoformat(value))
-        if fmt == "date-time":
-            return bool(_DATE_TIME.match(value)) and bool(
-                dt.datetime.fromisoformat(value.replace("z", "Z"))
-            )
-        if fmt == "uuid":
-            return bool(uuid.UUID(value))
-    except ValueError:
-        return False
-    return True
-
-
-def compile_record_check(schema: dict):
-    """A fast checker for the schemas `table_schema` writes; returns (path, message) or None.
-
-    jsonschema spends about 300 µs on a 60-field nested record, a minute on the 160,000
-    records of local_diagnosis. The published schemas use a small keyword set (type,
-    properties, required, additionalProperties: false, items, enum, format, min/maxItems),
-    which this checks directly; a keyword outside that set raises NotImplementedError and
-    the caller falls back to jsonschema. tests/test_exports.py holds both to the same verdicts.
-    """
-    return _compile(schema)[0]
-
-
-def _compile(schema: dict) -> tuple[Any, tuple | None]:
-    """(check, scalar spec): the spec (python types, bool allowed, message) of a plain leaf
-    lets the enclosing object test it inline, which is most of the cost saved."""
-    unknown = set(schema) - _ANNOTATIONS - {
-        "type", "properties", "required", "additionalProperties", "items", "enum", "format",
-        "minItems", "maxItems",
-    }  # fmt: skip
-    if unknown or schema.get("additionalProperties", False) is not False:
-        raise NotImplementedError(f"keywords {sorted(unknown)} are not compiled")
-    types = schema.get("type")
-    type_names = [types] if isinstance(types, str) else list(types or [])
-    py_types = tuple(t for name in type_names for t in _PY_TYPES[name]) or (object,)
-    bool_ok = "boolean" in type_names or not type_names  # bool is an int in Python, not in JSON
-    type_error = f"is not of type {' or '.join(type_names)}"
-    compiled = {k: _compile(v) for k, v in schema.get("properties", {}).items()}
-    properties = {k: check for k, (check, _) in compiled.items()}
-    scalars = [(k, *spec) for k, (_, spec) in compiled.items() if spec is not None]
-    nested = [(k, check) for k, (check, spec) in compiled.items() if spec is None]
-    required = frozenset(schema.get("required", []))
-    all_keys = frozenset(properties)
-    items = _compile(schema["items"])[0] if "items" in schema else None
-    enum = schema.get("enum")
-    fmt = schema.get("format")
-    min_items, max_items = schema.get("minItems"), schema.get("maxItems")
-
-    if not (properties or required or items or enum is not None or fmt or min_items or max_items):
-
-        def check_scalar(value: Any) -> tuple[tuple, str] | None:
-            if isinstance(value, py_types) and (bool_ok or value.__class__ is not bool):
-                return None
-            return (), f"{value!r} {type_error}"
-
-        return check_scalar, (py_types, bool_ok, type_error)
-
-    def check_members(value: dict) -> tuple[tuple, str] | None:
-        if value.keys() == all_keys:  # the usual record: every field, nothing else
-            for key, leaf_types, leaf_bool_ok, leaf_error in scalars:
-                item = value[key]
-                if not isinstance(item, leaf_types) or (
-                    item.__class__ is bool and not leaf_bool_ok
-                ):
-                    return (key,), f"{item!r} {leaf_error}"
-            for key, sub in nested:
-                error = sub(value[key])
-                if error is not None:
-                    return (key, *error[0]), error[1]
-            return None
-        if not required <= value.keys():
-            return (), f"{sorted(required - value.keys())[0]!r} is a required property"
-        for key, item in value.items():
-            sub = properties.get(key)
-            if sub is None:
-                return (), f"additional property {key!r} is not allowed"
-            error = sub(item)
-            if error is not None:
-                return (key, *error[0]), error[1]
-        return None
-
-    def check(value: Any) -> tuple[tuple, str] | None:
-        if not isinstance(value, py_types) or (value.__class__ is bool and not bool_ok):
-            return (), f"{value!r} {type_error}"
-        if enum is not None and value not in enum:
-            return (), f"{value!r} is not one of {enum}"
-        if fmt and value.__class__ is str and not _format_ok(fmt, value):
-            return (), f"{value!r} is not a {fmt!r}"
-        if value.__class__ is dict:
-            return check_members(value)
-        if value.__class__ is list:
-            if min_items is not None and len(value) < min_items:
-                return (), f"{value!r} has fewer than {min_items} items"
-            if max_items is not None and len(value) > max_items:
-                return (), f"{value!r} has more than {max_items} items"
-            if items is not None:
-                for index, item in enumerate(value):
-                    error = items(item)
-                    if error is not None:
-                        return (index, *error[0]), error[1]
-        return None
-
-    return check, None
-
-
 def record_validator(schema: dict):
-    """(record) -> (field path, message) or None; the compiled check, else jsonschema."""
-    from jsonschema import Draft202012Validator
+    """(record) -> (field path, message) or None, with the compiled jsonschema-rs validator.
 
-    Draft202012Validator.check_schema(schema)
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    When a record breaks the schema in several places, the error reported is the first one
+    in the record's own field order, so the message does not depend on the validator's.
+    """
+    import jsonschema_rs
+
     try:
-        fast = compile_record_check(schema)
-    except NotImplementedError:
-        fast = None
+        jsonschema_rs.meta.validate(schema)
+        validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+    except (jsonschema_rs.ValidationError, ValueError) as exc:
+        title = schema.get("title")
+        raise ExportError(f"the JSON Schema of {title!r} is not valid: {exc}") from None
 
-    def validate(record: dict) -> tuple[str, str] | None:
-        if fast is not None and fast(record) is None:
+    def validate(record: dict) -> tuple[tuple, str] | None:
+        errors = list(validator.iter_errors(record))
+        if not errors:
             return None
-        error = next(validator.iter_errors(record), None)
-        if error is not None:
-            return _error_field(error), error.message
-        if fast is not None:  # stricter than jsonschema (e.g. date-time without a checker)
-            path, message = fast(record)
-            return _field_name(path), message
-        return None
+        first = min(errors, key=lambda error: _position(record, error.instance_path))
+        return tuple(first.instance_path), first.message
 
     return validate
 
 
-def _field_name(path: tuple) -> str:
-    field = ""
+def _position(record: Any, path: Any) -> tuple:
+    """Where a path lies in the record, in document order (deeper errors after their parent)."""
+    position = []
+    value = record
     for part in path:
-        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
-    return field or "(record)"
+        if isinstance(value, dict):
+            keys = list(value)
+            position.append(keys.index(part) if part in value else len(keys))
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            position.append(part)
+            value = value[part]
+        else:
+            break
+    return tuple(position)

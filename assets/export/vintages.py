@@ -27,16 +27,24 @@ MANIFEST = "manifest.json"
 # Written into a vintage the publication gate held back: why, and later who accepted it.
 PUBLICATION = "publication.json"
 FILE_KINDS = ("parquet", "jsonl", "schema")
+# Written since issue 19 (`<table>.jsonl.gz`); vintages from before do not list it.
+OPTIONAL_FILE_KINDS = ("jsonl_gz",)
 _LOCK_FILE = ".publish.lock"
 
 
 def content_sha256(tables: Mapping[str, dict]) -> str:
     """Hash of what the product reads: names, data and schemas; no timestamps, no vintage."""
     content = {
-        name: {kind: tables[name]["files"][kind]["sha256"] for kind in FILE_KINDS}
+        name: {kind: tables[name]["files"][kind]["sha256"] for kind in file_kinds(tables[name])}
         for name in sorted(tables)
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def file_kinds(entry: Mapping) -> tuple[str, ...]:
+    """The kinds of file a manifest entry lists: always FILE_KINDS, and the optional ones
+    it has."""
+    return FILE_KINDS + tuple(k for k in OPTIONAL_FILE_KINDS if k in entry.get("files", {}))
 
 
 @contextlib.contextmanager
@@ -171,7 +179,7 @@ def verify_export(path: Path) -> dict:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{manifest_path}: not a readable export manifest: {exc}") from None
     for name, entry in tables.items():
-        for kind in FILE_KINDS:
+        for kind in file_kinds(entry):
             expected = entry["files"][kind]
             file_path = path / expected["path"]
             if Path(expected["path"]).name != expected["path"] or not file_path.is_file():

@@ -1,5 +1,15 @@
-"""One diagnostic table -> `<name>.schema.json`, `<name>.jsonl` and `<name>.parquet` in a
-directory, with the manifest entry (rows, sha256 and size of each file).
+"""One diagnostic table -> `<name>.schema.json`, `<name>.jsonl`, `<name>.jsonl.gz` and
+`<name>.parquet` in a directory, with the manifest entry (rows, sha256 and size of each file).
+
+DuckDB writes every data file itself. One SQL projection rounds the published doubles to
+their declared precision (precision.py); Parquet keeps it flat and snake_case, and the JSON
+Lines are the same rows with the columns nested into camelCase structs (`a__b_c` ->
+`{"a": {"bC": ...}}`), written by `COPY ... (FORMAT json)`. No row passes through Python.
+
+The records hold to the JSON Schema by construction: the schema is derived from the very
+DuckDB types the JSON is written from. A sample of the written records (every record of a
+small table) is then read back and checked with jsonschema-rs, so a mapping mistake is
+caught before anything is published, naming the row, the field and the column.
 
 It reads an open read-only connection and writes files; where they go, and when they
 become visible, is vintages.py's and publish.py's business.
@@ -7,34 +17,37 @@ become visible, is vintages.py's and publish.py's business.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
-import math
-import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from assets.export.errors import ExportError
-from assets.export.json_shape import json_paths, json_value, nester
-from assets.export.schemas import INTEGER_TYPES, record_validator, table_schema
+from assets.export.json_shape import camel_case, json_paths
+from assets.export.precision import decimals_for
+from assets.export.schemas import record_validator, table_schema
 from assets.export.sql import quote_ident, split_relation
 
-# Rows fetched per round trip when streaming JSON Lines: bounded memory on big tables.
-FETCH_BATCH_ROWS = 10_000
+# Records read back and checked against the schema: all of them up to this many, else the
+# first SAMPLE_HEAD and an even spread making up SAMPLE_ROWS (plus the last one).
+SAMPLE_ROWS = 10_000
+SAMPLE_HEAD = 1_000
+# gzip level of `<table>.jsonl.gz`: 6 is zlib's default, a good size for the time.
+GZIP_LEVEL = 6
 
-
-def _converter(duckdb_type: Any):
-    """The cheapest faithful `json_value` for a column type (None: the value as is)."""
-    # NaN and infinities in FLOAT / DOUBLE columns are refused by json.dumps(allow_nan=False)
-    # at write time (see `write_table`), cheaper than testing every value here.
-    if duckdb_type.id in ("varchar", "boolean", "float", "double"):
-        return None
-    if duckdb_type.id in INTEGER_TYPES:
-        return None
-    return json_value
+_DATETIME_TYPES = {
+    "timestamp",
+    "timestamp_s",
+    "timestamp_ms",
+    "timestamp_ns",
+    "timestamp with time zone",
+}
+_FLOAT_TYPES = {"float", "double"}
 
 
 def file_entry(path: Path) -> dict:
@@ -99,6 +112,131 @@ def _describe_relation(
     return columns, ((docs.description if docs is not None else "") or table_comment)
 
 
+# --------------------------------------------------------------------------- SQL projections
+
+
+def _children(duckdb_type: Any) -> dict:
+    return dict(duckdb_type.children)
+
+
+def _rounded(ref: str, duckdb_type: Any, field: str, depth: int, undeclared: list[str]) -> str:
+    """`ref` with every DOUBLE / FLOAT inside it rounded to its declared decimals.
+
+    Returns `ref` itself when nothing inside needs rounding, so most columns are read as is.
+    `+ 0.0` turns a rounded -0.0 into 0.0, so the sign of nothing is never published.
+    """
+    type_id = duckdb_type.id
+    if type_id in _FLOAT_TYPES:
+        decimals = decimals_for(field)
+        if decimals is None:
+            undeclared.append(field)
+            return ref
+        return f"cast(round({ref}, {decimals}) + 0.0 as {duckdb_type})"
+    if type_id in ("list", "array"):
+        var = f"x{depth}"
+        child = _children(duckdb_type)["child"]
+        inner = _rounded(var, child, f"{field}[]", depth + 1, undeclared)
+        if inner == var:
+            return ref
+        return f"cast(list_transform({ref}, lambda {var}: {inner}) as {duckdb_type})"
+    if type_id == "struct":
+        fields = []
+        changed = False
+        for name, child in duckdb_type.children:
+            sub = f"{ref}.{quote_ident(name)}"
+            expr = _rounded(sub, child, f"{field}.{name}", depth, undeclared)
+            changed = changed or expr != sub
+            fields.append(f"{quote_ident(name)} := {expr}")
+        if not changed:
+            return ref
+        return f"case when {ref} is null then null else struct_pack({', '.join(fields)}) end"
+    return ref
+
+
+def _json_value(ref: str, duckdb_type: Any, depth: int) -> str:
+    """`ref` as DuckDB's JSON writer must see it to write the published JSON value.
+
+    Struct fields take their camelCase names; timestamps are RFC 3339 in UTC with `Z` (the
+    connection's time zone is UTC); integral decimals are written as integers and the others
+    as numbers, as the Parquet file keeps the exact decimal.
+    """
+    type_id = duckdb_type.id
+    if type_id in _DATETIME_TYPES:
+        return (
+            f"case when microsecond({ref}) % 1000000 = 0 "
+            f"then strftime({ref}, '%Y-%m-%dT%H:%M:%SZ') "
+            f"else strftime({ref}, '%Y-%m-%dT%H:%M:%S.%fZ') end"
+        )
+    if type_id == "decimal":
+        return (
+            f"case when {ref} = trunc({ref}) then to_json(cast({ref} as hugeint)) "
+            f"else to_json(cast({ref} as double)) end"
+        )
+    if type_id in ("list", "array"):
+        var = f"x{depth}"
+        inner = _json_value(var, _children(duckdb_type)["child"], depth + 1)
+        return ref if inner == var else f"list_transform({ref}, lambda {var}: {inner})"
+    if type_id == "struct":
+        fields = []
+        for name, child in duckdb_type.children:
+            expr = _json_value(f"{ref}.{quote_ident(name)}", child, depth)
+            fields.append(f"{quote_ident(camel_case(str(name)))} := {expr}")
+        return f"case when {ref} is null then null else struct_pack({', '.join(fields)}) end"
+    return ref
+
+
+def _nonfinite(ref: str, duckdb_type: Any, depth: int) -> str | None:
+    """A predicate true when a NaN or infinity hides in `ref` (no JSON form), else None."""
+    type_id = duckdb_type.id
+    if type_id in _FLOAT_TYPES:
+        return f"coalesce(not isfinite({ref}), false)"
+    if type_id in ("list", "array"):
+        var = f"x{depth}"
+        inner = _nonfinite(var, _children(duckdb_type)["child"], depth + 1)
+        if inner is None:
+            return None
+        return f"coalesce(list_bool_or(list_transform({ref}, lambda {var}: {inner})), false)"
+    if type_id == "struct":
+        parts = [
+            p
+            for name, child in duckdb_type.children
+            if (p := _nonfinite(f"{ref}.{quote_ident(name)}", child, depth)) is not None
+        ]
+        return " or ".join(f"({p})" for p in parts) if parts else None
+    return None
+
+
+def _nested_select(names: list[str], types: list[Any], paths: list[tuple[str, ...]]) -> str:
+    """The select list of the JSON record: top-level fields, blocks as struct_pack."""
+    tree: dict[str, Any] = {}
+    for name, duckdb_type, path in zip(names, types, paths, strict=True):
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _json_value(f"_t.{quote_ident(name)}", duckdb_type, 0)
+
+    def render(node: dict) -> str:
+        fields = [
+            f"{quote_ident(key)} := {render(value) if isinstance(value, dict) else value}"
+            for key, value in node.items()
+        ]
+        return f"struct_pack({', '.join(fields)})"
+
+    return ", ".join(
+        f"{render(value) if isinstance(value, dict) else value} as {quote_ident(key)}"
+        for key, value in tree.items()
+    )
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: str) -> int:
+    path = str(target).replace("'", "''")
+    row = con.execute(f"copy ({query}) to '{path}' ({options})").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --------------------------------------------------------------------------- one table
+
+
 def write_table(
     con: duckdb.DuckDBPyConnection,
     out_dir: Path,
@@ -108,80 +246,66 @@ def write_table(
     log: logging.Logger,
     docs: Any = None,
 ) -> dict:
-    """Write `<name>.schema.json`, `<name>.jsonl` and `<name>.parquet`; return the manifest entry.
+    """Write the schema, JSON Lines (plain and gzipped) and Parquet; return the manifest entry.
 
-    Parquet keeps the relation's flat snake_case columns; JSON Lines nests them (`a__b_c`
-    -> `{"a": {"bC": ...}}`). Rows are ordered by every column (NULLs last) so the same
-    content always gives the same bytes, and the JSONL is streamed in batches, each record
-    validated against the written schema before it is written.
+    Rows are ordered by every (rounded) column, NULLs last, so the same content always
+    gives the same bytes, in the same order in both files.
     """
     columns, comment = _describe_relation(con, relation, duckdb_path, docs)
     names = [column["name"] for column in columns]
+    types = [column["type"] for column in columns]
     paths = json_paths(relation, names)
+    undeclared: list[str] = []
+    flat = [
+        _rounded(quote_ident(n), t, n, 0, undeclared) for n, t in zip(names, types, strict=True)
+    ]
+    for column in columns:
+        column["decimals"] = _declared_decimals(column["name"], column["type"])
     schema = table_schema(name, relation, columns, paths, comment)
-    validate = record_validator(schema)
-    column_of = {".".join(path): column for path, column in zip(paths, names, strict=True)}
-    nest = nester(paths)
-    converters = [(i, conv) for i, c in enumerate(columns) if (conv := _converter(c["type"]))]
     schema_path = out_dir / f"{name}.schema.json"
     dump_json_file(schema_path, schema)
+    validate = record_validator(schema)
+    if undeclared:
+        log.warning(
+            "%s: no precision declared in assets/export/precision.py for %s: published unrounded",
+            relation,
+            ", ".join(undeclared),
+        )
     if any(column["type"].id in ("hugeint", "uhugeint") for column in columns):
         log.warning("%s: HUGEINT columns are written to Parquet as DOUBLE; cast in dbt", relation)
 
     schema_name, table_name = split_relation(relation)
-    order = ", ".join(f"{quote_ident(column)} asc nulls last" for column in names)
-    query = f"select * from {quote_ident(schema_name)}.{quote_ident(table_name)} order by {order}"
+    source = f"{quote_ident(schema_name)}.{quote_ident(table_name)}"
+    rounded = ", ".join(f"{expr} as {quote_ident(n)}" for expr, n in zip(flat, names, strict=True))
+    rows_query = f"select {rounded} from {source}"
+    order = ", ".join(f"_t.{quote_ident(n)} asc nulls last" for n in names)
+    _refuse_nonfinite(con, name, relation, names, types, rows_query, order)
 
-    jsonl_path = out_dir / f"{name}.jsonl"
-    rows = 0
-    with jsonl_path.open("w", encoding="utf-8", newline="\n") as handle:
-        cursor = con.execute(query)
-        while batch := cursor.fetchmany(FETCH_BATCH_ROWS):
-            lines = []
-            for row in batch:
-                rows += 1
-                values = list(row)
-                for index, convert in converters:
-                    try:
-                        values[index] = convert(values[index])
-                    except ValueError as exc:
-                        raise ExportError(
-                            f"{name} ({relation}): row {rows}: field {names[index]}: {exc}"
-                        ) from None
-                record = nest(values)
-                error = validate(record)
-                if error is not None:
-                    field, message = error
-                    raise ExportError(
-                        f"{name} ({relation}): row {rows}: field {field}"
-                        f"{_column_hint(field, column_of)}: does not match "
-                        f"{schema_path.name}: {message}"
-                    )
-                try:
-                    line = json.dumps(
-                        record, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-                    )
-                except ValueError:
-                    column, value = next(
-                        (names[i], v)
-                        for i, v in enumerate(values)
-                        if isinstance(v, float) and not math.isfinite(v)
-                    )
-                    raise ExportError(
-                        f"{name} ({relation}): row {rows}: field {column}: {value} is not a "
-                        "JSON number"
-                    ) from None
-                lines.append(line)
-            handle.write("\n".join(lines) + "\n")
+    parquet_path = out_dir / f"{name}.parquet"
+    rows = _copy(
+        con,
+        f"select _t.* from ({rows_query}) _t order by {order}",
+        parquet_path,
+        "format parquet, compression zstd",
+    )
     if rows == 0:
+        parquet_path.unlink(missing_ok=True)
         raise ExportError(
             f"{name} ({relation}) in {duckdb_path} has 0 rows: an empty diagnostic table is "
             "never published"
         )
-
-    parquet_path = out_dir / f"{name}.parquet"
-    target = str(parquet_path).replace("'", "''")
-    con.execute(f"copy ({query}) to '{target}' (format parquet, compression zstd)")
+    jsonl_path = out_dir / f"{name}.jsonl"
+    json_rows = _copy(
+        con,
+        f"select {_nested_select(names, types, paths)} from ({rows_query}) _t order by {order}",
+        jsonl_path,
+        "format json",
+    )
+    if json_rows != rows:
+        raise ExportError(f"{name} ({relation}): {json_rows} JSON records for {rows} rows")
+    _check_sample(jsonl_path, rows, validate, name, relation, schema_path.name, paths, names)
+    gz_path = out_dir / f"{name}.jsonl.gz"
+    gzip_file(jsonl_path, gz_path)
 
     log.info("export %s: %d rows from %s", name, rows, relation)
     return {
@@ -190,17 +314,129 @@ def write_table(
         "files": {
             "parquet": file_entry(parquet_path),
             "jsonl": file_entry(jsonl_path),
+            "jsonl_gz": file_entry(gz_path),
             "schema": file_entry(schema_path),
         },
     }
 
 
-def _column_hint(field: str, column_of: dict[str, str]) -> str:
+def _declared_decimals(field: str, duckdb_type: Any) -> Any:
+    """The decimals of a DOUBLE column, or {struct field: ...} for the ones inside it."""
+    type_id = duckdb_type.id
+    if type_id in _FLOAT_TYPES:
+        return decimals_for(field)
+    if type_id in ("list", "array"):
+        return _declared_decimals(f"{field}[]", _children(duckdb_type)["child"])
+    if type_id == "struct":
+        found = {
+            name: value
+            for name, child in duckdb_type.children
+            if (value := _declared_decimals(f"{field}.{name}", child)) is not None
+        }
+        return found or None
+    return None
+
+
+def gzip_file(source: Path, target: Path) -> None:
+    """`source` gzipped into `target`, byte-identical for identical input (no name, mtime 0)."""
+    with (
+        source.open("rb") as raw,
+        target.open("wb") as out,
+        gzip.GzipFile(
+            filename="", mode="wb", fileobj=out, compresslevel=GZIP_LEVEL, mtime=0
+        ) as packed,
+    ):
+        shutil.copyfileobj(raw, packed, 1 << 20)
+
+
+def _refuse_nonfinite(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    relation: str,
+    names: list[str],
+    types: list[Any],
+    rows_query: str,
+    order: str,
+) -> None:
+    """NaN and infinities have no JSON form: name the first row and field holding one."""
+    checks = [
+        (column, predicate)
+        for column, duckdb_type in zip(names, types, strict=True)
+        if (predicate := _nonfinite(f"_t.{quote_ident(column)}", duckdb_type, 0)) is not None
+    ]
+    if not checks:
+        return
+    any_bad = " or ".join(f"({predicate})" for _, predicate in checks)
+    found = con.execute(f"select count(*) from ({rows_query}) _t where {any_bad}").fetchone()[0]
+    if not found:
+        return
+    flags = ", ".join(f"{predicate} as _f{i}" for i, (_, predicate) in enumerate(checks))
+    values = ", ".join(f"_t.{quote_ident(column)}" for column, _ in checks)
+    flagged = " or ".join(f"_f{i}" for i in range(len(checks)))
+    row = con.execute(
+        f"select * from (select row_number() over (order by {order}) as _row, {flags}, "
+        f"{values} from ({rows_query}) _t) where {flagged} order by _row limit 1"
+    ).fetchone()
+    position = int(row[0])
+    index = next(i for i in range(len(checks)) if row[1 + i])
+    value = row[1 + len(checks) + index]
+    raise ExportError(
+        f"{name} ({relation}): row {position}: field {checks[index][0]}: {value} is not a "
+        "JSON number"
+    )
+
+
+def _sample_positions(rows: int) -> set[int]:
+    if rows <= SAMPLE_ROWS:
+        return set(range(rows))
+    stride = max(1, (rows - SAMPLE_HEAD) // (SAMPLE_ROWS - SAMPLE_HEAD))
+    return set(range(SAMPLE_HEAD)) | set(range(SAMPLE_HEAD, rows, stride)) | {rows - 1}
+
+
+def _check_sample(
+    jsonl_path: Path,
+    rows: int,
+    validate: Any,
+    name: str,
+    relation: str,
+    schema_name: str,
+    paths: list[tuple[str, ...]],
+    names: list[str],
+) -> None:
+    """Read back a sample of the written records and hold each to the schema."""
+    wanted = _sample_positions(rows)
+    column_of = {path: column for path, column in zip(paths, names, strict=True)}
+    with jsonl_path.open("rb") as handle:
+        for position, line in enumerate(handle):
+            if position not in wanted:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise ExportError(
+                    f"{name} ({relation}): row {position + 1}: not valid JSON: {exc}"
+                ) from None
+            error = validate(record)
+            if error is not None:
+                field_path, message = error
+                raise ExportError(
+                    f"{name} ({relation}): row {position + 1}: field "
+                    f"{_field_name(field_path)}{_column_hint(field_path, column_of)}: does not "
+                    f"match {schema_name}: {message}"
+                )
+
+
+def _field_name(path: tuple) -> str:
+    field = ""
+    for part in path:
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    return field or "(record)"
+
+
+def _column_hint(path: tuple, column_of: dict[tuple[str, ...], str]) -> str:
     """` (column a__b_c)` for an error on a nested field, so the dbt model can be fixed."""
-    probe = field
-    while probe:
-        column = column_of.get(probe)
+    for end in range(len(path), 0, -1):
+        column = column_of.get(tuple(path[:end]))
         if column is not None:
-            return "" if column == field else f" (column {column})"
-        probe = re.sub(r"(\[\d+\]|\.[^.\[]+|^[^.\[]+)$", "", probe)
+            return "" if column == _field_name(path) else f" (column {column})"
     return ""
