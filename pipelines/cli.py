@@ -315,6 +315,30 @@ def run_accept(vintage: str) -> int:
     return 0
 
 
+def run_report(vintage: str | None, output: str | None, force: bool) -> int:
+    """Exit 0 once the report is written (or already up to date), 2 when the vintage cannot
+    be found, 1 when it cannot be reported."""
+    from assets.export.diff import resolve_vintage
+    from assets.export.errors import ExportError
+    from assets.export.vintages import LATEST
+    from assets.report.build import build_report
+    from assets.report.errors import ReportError
+
+    try:
+        vintage_dir = resolve_vintage(get_settings().exports_dir, vintage or LATEST)
+    except ExportError as exc:
+        print(f"tremplin report: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = build_report(vintage_dir, Path(output) if output else None, force=force)
+    except ReportError as exc:
+        print(f"tremplin report: {exc}", file=sys.stderr)
+        return 1
+    state = "unchanged" if result.unchanged else f"{result.bytes:,} bytes in {result.seconds} s"
+    print(f"report of {result.vintage}: {result.path} ({state})")
+    return 0
+
+
 def run_exports_doc(parse: bool) -> int:
     from assets.dbt_manifest import default_manifest_path
     from assets.export.docs import write_exports_doc
@@ -582,6 +606,10 @@ def parser() -> argparse.ArgumentParser:
         "accept", help="verify a vintage held by the publication gate and make it latest"
     )
     accept.add_argument("vintage")
+    report = sub.add_parser("report", help="write the HTML report of an export vintage")
+    report.add_argument("--vintage", help="vintage name, `latest` (default) or a directory")
+    report.add_argument("--output", help="write here instead of <vintage>/report.html")
+    report.add_argument("--force", action="store_true", help="rebuild even if up to date")
     status = sub.add_parser(
         "status", help="per source: last fetch, last change, vintage, next release, state"
     )
@@ -645,6 +673,8 @@ def _main(argv: list[str] | None) -> int:
         return run_diff(args.old, args.new, args.json, args.top)
     if args.command == "accept":
         return run_accept(args.vintage)
+    if args.command == "report":
+        return run_report(args.vintage, args.output, args.force)
     if args.command == "dev":
         return run_dev(args.port)
     return 2

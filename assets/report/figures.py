@@ -23,13 +23,14 @@ from pathlib import Path
 import duckdb
 
 from assets.foundation.settings import DBT_PROJECT_DIR
+from assets.report.errors import ReportError
 
 PUBLISHED_HEADLINES = DBT_PROJECT_DIR / "seeds" / "bmo_published_headlines.csv"
 TOP_JOBS = 10
 REQUIRED_TABLES = ("departements", "hiring_headlines", "local_diagnosis")
 
 
-class FiguresError(RuntimeError):
+class FiguresError(ReportError):
     """A table the report needs is missing from the vintage."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from assets.foundation.settings import PROJECT_ROOT
+from assets.report.errors import ReportError
 
 BOUNDARIES = (
     PROJECT_ROOT
@@ -36,7 +37,7 @@ _INSET_X = -7.6
 _INSET_Y = {"971": 3.9, "972": 1.95, "973": 0.0, "974": -1.95, "976": -3.9}
 
 
-class GeoError(RuntimeError):
+class GeoError(ReportError):
     """The boundary file is missing or is not the 101 départements."""
 
 

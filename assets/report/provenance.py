@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 
 from assets.export.vintages import MANIFEST, PUBLICATION, read_publication
+from assets.report.errors import ReportError
 
 
-class VintageError(RuntimeError):
+class VintageError(ReportError):
     """The directory is not a readable export vintage."""
 
 
