@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-faults dev bench lint docs manifest clean setup
+.PHONY: run test test-faults test-browser browser dev bench lint docs manifest clean setup
 
 setup: $(STAMP) dbt_project/target/manifest.json $(DAGSTER_HOME)/dagster.yaml
 
@@ -37,8 +37,16 @@ run: setup
 	$(BIN)/tremplin run
 
 # Two workers on two cores: the end-to-end and fault tests are whole pipeline runs.
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -n auto
+
+# The report's browser test drives Debian's chromium (never a downloaded browser build).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test-browser: setup browser
+	$(BIN)/python -m pytest -m browser
 
 test-faults: setup
 	$(BIN)/python -m pytest -m faults
