@@ -492,6 +492,47 @@ def run_sql(query: str, max_rows: int) -> int:
         con.close()
 
 
+def run_explain(table: str, key: str, field: str | None, as_json: bool) -> int:
+    """Exit 2 for an unknown table, key or field (the message lists the valid choices)."""
+    from assets.dbt_manifest import ManifestError, default_manifest_path, load_models
+    from assets.export.explain import ExplainError, explain, format_explanation
+    from pipelines.resources import WarehouseUnavailableError, connect_readonly
+
+    settings = get_settings()
+    try:
+        models = load_models(default_manifest_path())
+    except ManifestError as exc:
+        print(f"tremplin explain: {exc}", file=sys.stderr)
+        return 2
+    try:
+        con = connect_readonly(settings)
+    except WarehouseUnavailableError as exc:
+        print(f"tremplin explain: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = explain(
+            con,
+            table,
+            key,
+            field,
+            manifest_path=default_manifest_path(),
+            raw_dir=settings.raw_dir,
+            landing_dir=settings.landing_dir,
+            models=models,
+        )
+    except ExplainError as exc:
+        print(f"tremplin explain: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    print(
+        json.dumps(result.as_json(), indent=2, default=str)
+        if as_json
+        else format_explanation(result)
+    )
+    return 0
+
+
 def run_check() -> int:
     from assets.export.errors import ExportError
     from assets.export.vintages import verify_export
@@ -582,6 +623,13 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=40)
     sub.add_parser("check", help="verify the files of the latest export against its manifest")
+    explain = sub.add_parser(
+        "explain", help="one exported value: its formula, intermediate values and source cells"
+    )
+    explain.add_argument("table", help="exported table (local_diagnosis, regions, ...)")
+    explain.add_argument("key", help="record key, e.g. 75:M1805 for local_diagnosis")
+    explain.add_argument("field", nargs="?", help="JSON field or Parquet column (default: all)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("manifest", help="prepare the dbt manifest (dbt parse)")
     docs = sub.add_parser("docs", help="build the dbt docs site")
     docs.add_argument("--serve", action="store_true", help="serve it on 127.0.0.1:8080")
@@ -654,6 +702,8 @@ def _main(argv: list[str] | None) -> int:
         )
     if args.command == "sql":
         return run_sql(args.query, args.max_rows)
+    if args.command == "explain":
+        return run_explain(args.table, args.key, args.field, args.json)
     if args.command == "check":
         return run_check()
     if args.command == "status":

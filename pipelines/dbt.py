@@ -99,6 +99,32 @@ def prepare_manifest(settings: Settings | None = None) -> Path:
     return DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
+def compile_models(work_dir: Path, settings: Settings | None = None) -> Path:
+    """`dbt compile` of the models into `work_dir` (its own target and a scratch DuckDB
+    file, so the warehouse is never opened); returns the compiled manifest, whose nodes
+    carry the SQL with every ref resolved (the column lineage reads it)."""
+    settings = settings or get_settings()
+    work_dir = Path(work_dir)
+    env = {**os.environ, **dbt_env(settings, duckdb_path=work_dir / "compile.duckdb")}
+    command = [
+        dbt_executable(),
+        "compile",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
+        "--select",
+        "resource_type:model",
+        "--quiet",
+    ]
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return work_dir / "target" / "manifest.json"
+
+
 @contextmanager
 def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in values}

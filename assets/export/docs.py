@@ -3,7 +3,8 @@
 The page is generated from the dbt manifest (`tremplin docs --exports`), never written by
 hand, so it cannot drift from the models: the yml descriptions (meaning, unit, source,
 formula, level) are the single source, and the JSON Schemas of each export carry the same
-text.
+text. Each field's sources, its synthetic flag and, for a `<block>__level` field, the
+values the SQL can give it come from the column lineage (`assets/export/lineage.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from assets.dbt_manifest import ModelDoc, load_models
 from assets.export.json_shape import json_path
+from assets.export.lineage import annotate_models, load_field_lineage
 from assets.export.sql import split_relation
 from assets.export.tables import EXPORT_TABLES
 
@@ -36,9 +38,11 @@ Conventions:
   struct fields are camelCased the same way;
 - unknown is `null`, never `0`, `-1` or another sentinel;
 - percentages are 0-100 and end in `_pct`;
-- `<block>__level` says at which level a block's values were measured when they are
-  inherited from a coarser one (`rome_v3`, `fap`, `departement`, `region`, `france`);
-- `synthetic` is true when any input of the row is synthetic (generated mirror data).
+- `<block>__level` says where a block's values come from; the values the SQL can give
+  each one are listed with the field (read from the SQL by the column lineage);
+- `synthetic` is true when any input of the row is synthetic (generated mirror data);
+- each field ends with its sources, computed from the dbt graph and column lineage, and
+  says when one of them is synthetic in the embedded mirror.
 """
 
 
@@ -48,6 +52,14 @@ def _cell(text: str | None) -> str:
     for i in range(0, len(parts), 2):
         parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
     return "`".join(parts)
+
+
+def _with_levels(column) -> str:
+    levels = column.meta.get("levels")
+    if not column.description or levels is None:
+        return column.description
+    values = ", ".join(f"`{v}`" for v in levels) or "none"
+    return f"{column.description} Values in the SQL: {values}."
 
 
 def _table_section(name: str, relation: str, model: ModelDoc) -> list[str]:
@@ -64,15 +76,22 @@ def _table_section(name: str, relation: str, model: ModelDoc) -> list[str]:
             f"`{'.'.join(json_path(column.name))}`",
             f"`{column.name}`",
             _cell(column.data_type),
-            _cell(column.description) or "**undocumented**",
+            _cell(_with_levels(column)) or "**undocumented**",
             *(_cell(column.meta.get(k)) for k in meta_keys),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
 
-def render_exports_doc(manifest_path: Path, tables: Mapping[str, str] = EXPORT_TABLES) -> str:
-    models = load_models(manifest_path)
+def render_exports_doc(
+    manifest_path: Path,
+    tables: Mapping[str, str] = EXPORT_TABLES,
+    lineage: Mapping | None = None,
+) -> str:
+    """EXPORTS.md from the dbt manifest and the field lineage (the committed one unless
+    `lineage` is given)."""
+    lineage = load_field_lineage() if lineage is None else lineage
+    models = annotate_models(load_models(manifest_path), lineage, tables)
     lines = [HEADER]
     missing = []
     for name, relation in tables.items():
@@ -93,7 +112,7 @@ def render_exports_doc(manifest_path: Path, tables: Mapping[str, str] = EXPORT_T
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def write_exports_doc(manifest_path: Path, target: Path) -> Path:
+def write_exports_doc(manifest_path: Path, target: Path, lineage: Mapping | None = None) -> Path:
     target = Path(target)
-    target.write_text(render_exports_doc(manifest_path), encoding="utf-8")
+    target.write_text(render_exports_doc(manifest_path, lineage=lineage), encoding="utf-8")
     return target
