@@ -450,8 +450,10 @@ def test_nested_records_round_trip_to_the_flat_parquet(warehouse: Path, exports_
 
 
 def test_nested_schema_is_closed_camel_case_and_documented_from_dbt(
-    warehouse: Path, exports_dir: Path, tmp_path: Path
+    warehouse: Path, exports_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The yml text alone: the lineage notes are tested in test_field_lineage.py.
+    monkeypatch.setattr("assets.export.lineage.FIELD_LINEAGE_PATH", tmp_path / "none.json")
     manifest = write_manifest(
         tmp_path / "manifest.json",
         {
@@ -710,7 +712,7 @@ def test_exports_doc_lists_every_field(tmp_path: Path) -> None:
             }
         },
     )
-    text = render_exports_doc(manifest)
+    text = render_exports_doc(manifest, lineage={})
     assert "## `local_diagnosis`" in text
     assert (
         "| `market.offersPer10JobSeekers` | `market__offers_per_10_job_seekers` | varchar | "

@@ -276,16 +276,16 @@ def dump_field_lineage(lineage: Mapping) -> str:
     return json.dumps(lineage, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_field_lineage(lineage: Mapping, target: Path = FIELD_LINEAGE_PATH) -> Path:
-    target = Path(target)
+def write_field_lineage(lineage: Mapping, target: Path | None = None) -> Path:
+    target = Path(target or FIELD_LINEAGE_PATH)
     target.write_text(dump_field_lineage(lineage), encoding="utf-8")
     return target
 
 
-def load_field_lineage(path: Path = FIELD_LINEAGE_PATH) -> dict:
+def load_field_lineage(path: Path | None = None) -> dict:
     """The committed lineage; {} when the file is missing or unreadable."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path or FIELD_LINEAGE_PATH).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 

@@ -41,6 +41,12 @@ import duckdb
 
 from assets.export import writing
 from assets.export.errors import ExportError
+from assets.export.lineage import (
+    FIELD_LINEAGE_PATH,
+    annotate_models,
+    load_field_lineage,
+    manifest_fields,
+)
 from assets.export.sql import split_relation
 from assets.export.tables import EXPORT_TABLES
 from assets.export.vintages import (
@@ -250,6 +256,9 @@ def export_fingerprint(
             ],
             "synthetic": bool(synthetic),
             "dbt_manifest": file_sha256(manifest) if manifest and manifest.is_file() else None,
+            "field_lineage": (
+                file_sha256(FIELD_LINEAGE_PATH) if FIELD_LINEAGE_PATH.is_file() else None
+            ),
             "gate": canonical(gate),
             **(identity or exporter_identity()),
         }
@@ -338,7 +347,8 @@ def _manifest_models(dbt_manifest: Path | None, log: logging.Logger) -> dict:
     from assets.dbt_manifest import ManifestError, load_models
 
     try:
-        return load_models(dbt_manifest)
+        # Each exported field's description ends with its sources (column lineage).
+        return annotate_models(load_models(dbt_manifest))
     except ManifestError as exc:
         log.warning("field descriptions from DuckDB comments only: %s", exc)
         return {}
@@ -385,6 +395,8 @@ def _publish_locked(
         "synthetic": synthetic,
         "tables": entries,
         "sources": sources,
+        # Per field: its source families and whether one is synthetic (column lineage).
+        "fields": manifest_fields(load_field_lineage(), entries),
         "versions": _package_versions(),
     }
     row_counts = {name: entry["rows"] for name, entry in entries.items()}

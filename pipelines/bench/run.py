@@ -44,7 +44,20 @@ TARGETS = {
     "pandas_vs_e2e": ">= 10 x faster than pandas",
     "peak_rss": "peak RSS <= 4 GB",
     "noop": "no-op re-run <= 15 s",
+    "explain": "tremplin explain <= 2 s per value",
 }
+# `tremplin explain` on the bench warehouse: keys that exist at every scale (every fiche x
+# département is a record), one field per block that walks back to the biggest tables.
+EXPLAINED = (
+    ("local_diagnosis", "75:M1805", "market.offersPer10JobSeekersShrunk"),
+    ("local_diagnosis", "75:M1805", "hiring.difficultPctShrunk"),
+    ("local_diagnosis", "75:M1805", "contractMix.cdiPctShrunk"),
+    ("local_diagnosis", "75:M1805", "offersTrend.last12MonthsCount"),
+    ("job_group_info", "M1805", "hiring.nationalRecruitmentProjects"),
+    ("best_jobs_in_area", "75:all", "jobGroups"),
+    ("departements", "75", "unemployment.ratePct"),
+    ("regions", "11", "unemployment.ratePct"),
+)
 
 
 # ------------------------------------------------------------------ process measurement
@@ -394,12 +407,16 @@ def targets(results: dict) -> dict:
     e2e = results["tremplin"]["seconds"]
     pandas = results.get("pandas", {})
     ok = results["tremplin"].get("ok", True)
-    return {
+    checked = {
         TARGETS["e2e_vs_floor"]: ok and e2e <= 3 * floor + 30,
         TARGETS["pandas_vs_e2e"]: bool(pandas.get("ok")) and pandas["seconds"] >= 10 * e2e,
         TARGETS["peak_rss"]: results["tremplin"]["peak_rss_mb"] <= 4096,
         TARGETS["noop"]: results["tremplin_noop"]["seconds"] <= 15,
     }
+    if "explain" in results:
+        explained = results["explain"]
+        checked[TARGETS["explain"]] = explained["ok"] and explained["max_wall_s"] <= 2
+    return checked
 
 
 def format_table(results: dict) -> str:
@@ -426,6 +443,14 @@ def format_table(results: dict) -> str:
     noop = results["tremplin_noop"]
     failed = "" if noop.get("ok", True) else " FAILED"
     row(f"tremplin run again (no-op){failed}", noop["seconds"], noop["peak_rss_mb"])
+    if "explain" in results:
+        e = results["explain"]
+        if e.get("max_wall_s") is not None:
+            row(f"tremplin explain (max of {len(e['calls'])})", e["max_wall_s"])
+            row("  of which the explain itself", e["max_explain_s"])
+        for call in e["calls"]:
+            if "error" in call:
+                lines.append(f"  explain {call['table']} {call['key']}: {call['error']}")
     if "pandas" in results:
         p = results["pandas"]
         row(
@@ -484,6 +509,36 @@ def machine() -> dict:
     return {"cpus": os.cpu_count(), "memory_mb": _mem_total_mb(), "python": sys.version.split()[0]}
 
 
+def time_explain(env: dict, explained=EXPLAINED) -> dict:
+    """Wall time of `tremplin explain ... --json` (a fresh process each) and the time the
+    command itself reports, per explained value, on the warehouse `env` points to."""
+    calls = []
+    for table, key, field_name in explained:
+        started = time.perf_counter()
+        done = subprocess.run(
+            [_bin("tremplin"), "explain", table, key, field_name, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - started
+        call = {"table": table, "key": key, "field": field_name, "wall_s": round(wall, 3)}
+        if done.returncode == 0:
+            report = json.loads(done.stdout)
+            call["explain_s"] = report["seconds"]
+            call["cells"] = len(report["cells"])
+        else:
+            call["error"] = done.stderr.strip()[-300:]
+        calls.append(call)
+    ok = [c for c in calls if "error" not in c]
+    return {
+        "calls": calls,
+        "ok": len(ok) == len(calls),
+        "max_wall_s": max((c["wall_s"] for c in ok), default=None),
+        "max_explain_s": max((c["explain_s"] for c in ok), default=None),
+    }
+
+
 def benchmark(
     scale: str, *, out_root: Path = DEFAULT_OUT, regenerate: bool = False, pandas: bool = True
 ) -> dict:
@@ -510,6 +565,8 @@ def benchmark(
         print(f"bench {scale}: tremplin run again (no-op) ...", flush=True)
         results["tremplin_noop"] = run_tremplin(mirror, work, "noop")
         results["tremplin"]["raw_rows"] = _raw_rows(work / "warehouse" / "raw")
+        print(f"bench {scale}: tremplin explain ...", flush=True)
+        results["explain"] = time_explain(_env(mirror, work / "warehouse", work / "dagster_home"))
         if pandas:
             print(f"bench {scale}: pandas baseline ...", flush=True)
             results["pandas"] = run_pandas(mirror, work)
@@ -538,7 +595,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="rewrite the inputs first")
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--explain-only",
+        type=Path,
+        metavar="WAREHOUSE_DIR",
+        help="only time `tremplin explain` on an existing warehouse directory",
+    )
     args = parser.parse_args(argv)
+    if args.explain_only:
+        env = {**os.environ, "TREMPLIN_WAREHOUSE_DIR": str(args.explain_only)}
+        env.pop("TREMPLIN_DUCKDB_PATH", None)
+        timing = time_explain(env)
+        for call in timing["calls"]:
+            shown = call.get("error") or f"{call['wall_s']:.2f} s ({call['explain_s']:.2f} s)"
+            print(f"{call['table']:<18} {call['key']:<9} {call['field']:<40} {shown}")
+        print(f"max wall {timing['max_wall_s']} s, max explain {timing['max_explain_s']} s")
+        return 0 if timing["ok"] else 1
     results = benchmark(args.scale, regenerate=args.regenerate, pandas=not args.no_pandas)
     path = write_results(results, args.results_dir)
     print()
