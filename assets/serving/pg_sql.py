@@ -83,21 +83,16 @@ CREATE_READ_SCHEMA = sql.SQL("create schema if not exists {schema}").format(
 )
 SCHEMA_EXISTS = sql.SQL("select count(*) from pg_namespace where nspname = %s")
 
-# Loading one table: the flat typed columns from Parquet, the records from JSON Lines,
-# joined on the key into the final table.
-CREATE_TEMP = sql.SQL("create temp table {name} ({columns}) on commit drop")
-COPY_FLAT = sql.SQL("copy {name} from stdin (format csv)")
-COPY_RECORDS = sql.SQL("copy {name} (record) from stdin")
-CREATE_TABLE_FROM_JOIN = sql.SQL(
-    "create table {table} as select {flat_columns}, r.record from {flat} f "
-    "join {records} r on {join}"
-)
-KEY_MATCH = sql.SQL("f.{column} = (r.record ->> {field})::{type}")
+# Loading one table: typed columns and the record, COPY'd in CSV, then the key and indexes.
+CREATE_TABLE = sql.SQL("create table {table} ({columns}, record jsonb)")
+COPY_ROWS = sql.SQL("copy {table} from stdin (format csv)")
+TOAST_LZ4 = sql.SQL("set default_toast_compression = 'lz4'")
+MAINTENANCE_MEMORY = sql.SQL("set local maintenance_work_mem = '256MB'")
 ADD_PRIMARY_KEY = sql.SQL("alter table {table} add primary key ({columns})")
 CREATE_INDEX = sql.SQL("create index {name} on {table} ({columns})")
 RECORD_NOT_NULL = sql.SQL("alter table {table} alter column record set not null")
 COUNT_ROWS = sql.SQL("select count(*) from {table}")
-ANALYZE = sql.SQL("analyze {table}")
+ANALYZE_COLUMNS = sql.SQL("analyze {table} ({columns})")
 
 CREATE_META = sql.SQL(
     "create table {table} (vintage text not null, content_sha256 text not null, "
