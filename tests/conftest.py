@@ -44,3 +44,17 @@ def defs():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TREMPLIN_AUTOMATION", "")
         return build_definitions()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn():
+    """A throw-away PostgreSQL server on 127.0.0.1 (Debian's binaries, installed when
+    missing), stopped at the end of the session; tests marked `postgres` use it."""
+    from assets.serving.pg_server import ServerUnavailableError, start_server
+
+    try:
+        server = start_server()
+    except ServerUnavailableError as exc:
+        pytest.skip(f"no PostgreSQL server binaries: {exc}")
+    yield server.dsn
+    server.stop()
