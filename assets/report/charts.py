@@ -92,8 +92,9 @@ def _flatten(rows: list[dict], items: list[Indicator]) -> list[dict]:
         record["region"] = row.get("region_name") or ""
         for item in items:
             record[f"v_{item.key}"] = row.get(item.key)
-            record[f"lo_{item.key}"] = row.get(item.low) if item.low else None
-            record[f"hi_{item.key}"] = row.get(item.high) if item.high else None
+            if item.low and item.high:
+                record[f"lo_{item.key}"] = row.get(item.low)
+                record[f"hi_{item.key}"] = row.get(item.high)
         flat.append(record)
     return flat
 
@@ -140,28 +141,24 @@ def explorer_spec(
     value_expr = "datum.properties['v_' + indicator]"
 
     frame_layer = (
-        alt.Chart(alt.Data(values=frames))
+        alt.Chart(alt.Data(name="inset_frames"))
         .mark_geoshape(fill="#f7f7f7", stroke="#9e9e9e", strokeWidth=0.6, strokeDash=[3, 2])
         .project(**projection)
     )
     shape_layer = (
-        alt.Chart(alt.Data(values=shapes), name=MAP_MARK)
-        .mark_geoshape(stroke="white", strokeWidth=0.4, invalid="show")
+        alt.Chart(alt.Data(name="shapes"), name=MAP_MARK)
+        .mark_geoshape(stroke="white", strokeWidth=0.4)
         .transform_calculate(
             code="datum.properties.code",
             name="datum.properties.name",
             value=value_expr,
         )
         .encode(
-            color=alt.condition(
-                "isValid(datum.value)",
-                alt.Color(
-                    "value:Q",
-                    title=None,
-                    scale=alt.Scale(scheme={"expr": _by_indicator(items, "scheme", "'blues'")}),
-                    legend=alt.Legend(orient="bottom-right", direction="vertical"),
-                ),
-                alt.value(NO_DATA),
+            color=alt.Color(
+                "value:Q",
+                title=None,
+                scale=alt.Scale(scheme={"expr": _by_indicator(items, "scheme", "'blues'")}),
+                legend=alt.Legend(orient="bottom-right", direction="vertical"),
             ),
             strokeWidth=alt.condition(departement, alt.value(2.2), alt.value(0.4)),
             stroke=alt.condition(departement, alt.value("#111111"), alt.value("white")),
@@ -175,7 +172,7 @@ def explorer_spec(
         .project(**projection)
     )
     frame_labels = (
-        alt.Chart(alt.Data(values=[f["properties"] for f in frames]))
+        alt.Chart(alt.Data(name="inset_labels"))
         .mark_text(align="left", baseline="top", fontSize=9, color="#555555")
         .encode(longitude="label_x:Q", latitude="label_y:Q", text="name:N")
         .project(**projection)
@@ -201,7 +198,7 @@ def explorer_spec(
     )
 
     ranking = (
-        alt.Chart(alt.Data(values=list(flat.values())))
+        alt.Chart(alt.Data(name="departements"))
         .transform_calculate(
             value="datum['v_' + indicator]",
             low="datum['lo_' + indicator]",
@@ -240,7 +237,7 @@ def explorer_spec(
         ),
     )
 
-    job_base = alt.Chart(alt.Data(values=jobs)).transform_filter(departement)
+    job_base = alt.Chart(alt.Data(name="top_jobs")).transform_filter(departement)
     job_axis = alt.Y("job:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=260))
     projects_chart = job_base.mark_bar(color="#4c78a8").encode(
         y=job_axis,
@@ -291,7 +288,16 @@ def explorer_spec(
         alt.hconcat(map_chart, ranking_chart).resolve_scale(color="independent"),
         jobs_row,
     ).add_params(indicator)
-    return _clean(chart.to_dict())
+    # A département without a value is drawn, in grey, rather than dropped from the map.
+    chart = chart.configure_scale(invalid={"color": {"value": NO_DATA}})
+    return _with_datasets(
+        chart,
+        shapes=shapes,
+        inset_frames=frames,
+        inset_labels=[f["properties"] for f in frames],
+        departements=list(flat.values()),
+        top_jobs=jobs,
+    )
 
 
 def headlines_spec(comparison: list[dict]) -> dict:
@@ -334,7 +340,7 @@ def headlines_spec(comparison: list[dict]) -> dict:
                 "published_on:N",
             ],
         ),
-        data=alt.Data(values=points),
+        data=alt.Data(name="headlines"),
     )
     chart = (
         layers.properties(width=520)
@@ -354,10 +360,17 @@ def headlines_spec(comparison: list[dict]) -> dict:
             )
         )
     )
-    return _clean(chart.to_dict())
+    return _with_datasets(chart, headlines=points)
 
 
-def _clean(spec: dict) -> dict:
-    """Drop the `$schema` URL: the page names no remote address."""
+def _with_datasets(chart: alt.TopLevelMixin, **datasets: list) -> dict:
+    """The spec with its data as top-level named datasets, and without the `$schema` URL
+    (the page names no remote address).
+
+    Altair copies inline data at every composition step (seconds for the map's outlines);
+    the charts name their data and the values are attached once here.
+    """
+    spec = chart.to_dict()
     spec.pop("$schema", None)
+    spec["datasets"] = datasets
     return spec

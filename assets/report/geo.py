@@ -138,8 +138,8 @@ def inset_frames(features: list[dict]) -> list[dict]:
                 "properties": {
                     "code": feature["properties"]["code"],
                     "name": feature["properties"]["name"],
-                    "label_x": x0 + 0.05,
-                    "label_y": y1 - 0.05,
+                    "label_x": round(x0 + 0.05, 4),
+                    "label_y": round(y1 - 0.05, 4),
                 },
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
             }
