@@ -64,6 +64,11 @@ class Settings:
     # Engine threads for the models whose rows keep their input order (no aggregation):
     # parallel there gives the same table, row for row. Everything else runs on one.
     dbt_ordered_threads: int = 2
+    # PostgreSQL publication and the API (docs/SERVING.md).
+    publish_dsn: str | None = None
+    publish_keep: int = 3
+    api_dsn: str | None = None
+    api_cache_max_age: int = 300
 
     @property
     def landing_dir(self) -> Path:
@@ -128,6 +133,12 @@ def get_settings() -> Settings:
     TREMPLIN_GATE_HEADLINES `table.field:mean|median:max_pct;...` headline indicators whose
                             relative move holds a vintage (default DEFAULT_GATE_HEADLINES;
                             "" for none)
+    TREMPLIN_PUBLISH_DSN    PostgreSQL to publish verified vintages to (`tremplin publish`,
+                            and the asset after the export); unset: no publication
+    TREMPLIN_PUBLISH_KEEP   vintages kept loaded in PostgreSQL, the live one included (default 3)
+    TREMPLIN_API_DSN        PostgreSQL the API reads (`tremplin serve`); unset: the export
+                            files (`exports/latest`)
+    TREMPLIN_API_MAX_AGE    Cache-Control max-age of the API's answers, seconds (default 300)
     """
     warehouse_dir = _path("TREMPLIN_WAREHOUSE_DIR", PROJECT_ROOT / "warehouse")
     mode = os.environ.get("TREMPLIN_MODE", "mirror").strip().lower() or "mirror"
@@ -150,6 +161,10 @@ def get_settings() -> Settings:
         dbt_ordered_threads=_positive_int(
             "TREMPLIN_DBT_ORDERED_THREADS", default=os.cpu_count() or 1
         ),
+        publish_dsn=os.environ.get("TREMPLIN_PUBLISH_DSN", "").strip() or None,
+        publish_keep=_positive_int("TREMPLIN_PUBLISH_KEEP", default=3),
+        api_dsn=os.environ.get("TREMPLIN_API_DSN", "").strip() or None,
+        api_cache_max_age=_positive_int("TREMPLIN_API_MAX_AGE", default=300),
     )
 
 
