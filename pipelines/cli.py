@@ -573,6 +573,55 @@ def run_docs(serve: bool) -> int:
     return 0
 
 
+def run_publish(vintage: str | None, rollback: bool, keep: int | None, status: bool) -> int:
+    """Exit 0 when PostgreSQL serves the vintage (or already did), 1 when it was refused
+    or failed (nothing changed then), 2 without a database to publish to."""
+    from assets.serving.postgres import PublishError, publish_vintage, published_state
+    from assets.serving.postgres import rollback as roll_back
+
+    settings = get_settings()
+    if not settings.publish_dsn:
+        print("tremplin publish: set TREMPLIN_PUBLISH_DSN (a PostgreSQL DSN)", file=sys.stderr)
+        return 2
+    logging.getLogger("assets.serving").setLevel(logging.INFO)
+    try:
+        if status:
+            print(json.dumps(published_state(settings.publish_dsn), indent=2))
+            return 0
+        if rollback:
+            result = roll_back(settings.publish_dsn)
+            print(f"PostgreSQL readers -> {result.vintage} (rolled back from {result.previous})")
+            return 0
+        started = time.monotonic()
+        result = publish_vintage(
+            settings.publish_dsn,
+            settings.exports_dir,
+            vintage,
+            keep=keep or settings.publish_keep,
+        )
+    except PublishError as exc:
+        print(f"tremplin publish: {exc}", file=sys.stderr)
+        return 1
+    if not result.switched:
+        print(f"{result.vintage} is already live in PostgreSQL: nothing changed")
+        return 0
+    print(
+        f"PostgreSQL readers -> {result.vintage} (was {result.previous or 'none'}) "
+        f"in {time.monotonic() - started:.1f} s"
+    )
+    for name, rows in sorted(result.rows.items()):
+        print(f"  {name:<24} {rows:>8} rows  {result.load_seconds[name]:6.1f} s")
+    if result.dropped:
+        print(f"dropped older vintages: {', '.join(result.dropped)}")
+    return 0
+
+
+def run_serve(host: str, port: int, backend: str | None, access_log: bool) -> int:
+    from pipelines.api.server import serve
+
+    return serve(get_settings(), host=host, port=port, backend=backend, access_log=access_log)
+
+
 def run_dev(port: int) -> int:
     """Become `dagster dev` (exec), so a SIGTERM sent to this process stops the UI and daemon.
 
@@ -669,6 +718,24 @@ def parser() -> argparse.ArgumentParser:
     backfill.add_argument("last", nargs="?", help="last period (default: first)")
     backfill.add_argument("--live", action="store_true", help="download from the publishers")
     backfill.add_argument("--no-build", action="store_true", help="skip dbt build and export")
+    publish = sub.add_parser(
+        "publish", help="load a verified vintage into PostgreSQL and switch readers to it"
+    )
+    publish.add_argument("vintage", nargs="?", help="vintage name (default: latest)")
+    publish.add_argument(
+        "--rollback", action="store_true", help="switch readers back to the previous vintage"
+    )
+    publish.add_argument("--keep", type=int, help="vintages kept loaded (TREMPLIN_PUBLISH_KEEP)")
+    publish.add_argument("--status", action="store_true", help="live and kept vintages, JSON")
+    serve = sub.add_parser("serve", help="the read-only HTTP API over the latest vintage")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--backend",
+        choices=("files", "postgres"),
+        help="default: postgres when TREMPLIN_API_DSN is set, else the export files",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request")
     dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     return p
@@ -725,6 +792,10 @@ def _main(argv: list[str] | None) -> int:
         return run_accept(args.vintage)
     if args.command == "report":
         return run_report(args.vintage, args.output, args.force)
+    if args.command == "publish":
+        return run_publish(args.vintage, args.rollback, args.keep, args.status)
+    if args.command == "serve":
+        return run_serve(args.host, args.port, args.backend, args.access_log)
     if args.command == "dev":
         return run_dev(args.port)
     return 2
