@@ -157,6 +157,30 @@ def test_asset_targets_latest_and_the_cli_reports_a_vintage(vintages, monkeypatc
     assert cli.main(["report", "--vintage", "19990101T000000Z"]) == 2
 
 
+def test_the_dagster_asset_reports_latest_and_a_held_vintage(vintages, monkeypatch) -> None:
+    import dagster as dg
+
+    from assets.export.vintages import PUBLICATION, switch_latest
+    from assets.report.asset import build_report_asset
+
+    exports = vintages[1].parent
+    monkeypatch.setenv("TREMPLIN_WAREHOUSE_DIR", str(exports.parent))
+    # The newer vintage held by the gate: latest stays on the older one, both get a report.
+    switch_latest(exports, vintages[0].name)
+    (vintages[1] / PUBLICATION).write_text('{"status": "held", "reasons": ["test"]}')
+    try:
+        result = dg.materialize([build_report_asset()])
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        reports = event.step_materialization_data.materialization.metadata["reports"].value
+        assert set(reports) == {vintages[0].name, vintages[1].name}
+        held_page = (vintages[1] / REPORT_FILE).read_text(encoding="utf-8")
+        assert "Held by the publication gate" in held_page
+    finally:
+        (vintages[1] / PUBLICATION).unlink()
+        switch_latest(exports, vintages[1].name)
+
+
 def test_a_vintage_without_a_needed_table_is_a_clear_error(vintages, tmp_path) -> None:
     manifest = json.loads((vintages[1] / "manifest.json").read_text(encoding="utf-8"))
     del manifest["tables"]["hiring_headlines"]
