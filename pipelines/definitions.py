@@ -14,6 +14,7 @@ from assets.foundation.settings import get_settings, load_automation
 from assets.ingest.factory import build_source_assets
 from assets.ingest.status import effective_spec
 from assets.report.asset import build_report_asset
+from assets.serving.asset import build_postgres_asset, publish_enabled
 from pipelines.dbt import build_dbt_assets, dbt_resource
 from pipelines.jobs import build_jobs
 from pipelines.schedules import build_schedules
@@ -31,8 +32,9 @@ def build_definitions() -> dg.Definitions:
     ]
     dbt_assets = build_dbt_assets()
     export_asset = build_export_asset(modules)
+    publication = [build_postgres_asset()] if publish_enabled(settings) else []
     return dg.Definitions(
-        assets=[*source_assets, dbt_assets, export_asset, build_report_asset()],
+        assets=[*source_assets, dbt_assets, export_asset, build_report_asset(), *publication],
         jobs=build_jobs(specs),
         schedules=build_schedules([m.SPEC for m in modules], settings),
         sensors=build_sensors(specs, settings),

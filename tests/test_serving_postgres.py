@@ -227,3 +227,23 @@ def test_the_api_over_postgres_gives_the_records_of_the_files(tmp_path, dsn):
         etag = pg.get("/v1/regions/84").headers["etag"]
         assert pg.get("/v1/regions/84", headers={"If-None-Match": etag}).status_code == 304
         assert pg.get("/v1/regions?regionCode=84'; drop table x; --").status_code == 422
+
+
+def test_the_dagster_asset_publishes_latest_when_a_dsn_is_set(tmp_path, dsn, monkeypatch):
+    import dagster as dg
+
+    from assets.foundation.settings import get_settings
+    from assets.serving.asset import build_postgres_asset, publish_enabled
+
+    monkeypatch.setenv("TREMPLIN_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    monkeypatch.delenv("TREMPLIN_PUBLISH_DSN", raising=False)
+    assert not publish_enabled(get_settings())
+    vintage = make_vintage(tmp_path / "warehouse" / "exports", 0)
+    monkeypatch.setenv("TREMPLIN_PUBLISH_DSN", dsn)
+    assert publish_enabled(get_settings())
+    result = dg.materialize([build_postgres_asset()])
+    assert result.success
+    (materialization,) = result.get_asset_materialization_events()
+    metadata = materialization.materialization.metadata
+    assert metadata["vintage"].value == vintage and metadata["switched"].value is True
+    assert published_state(dsn)["live"] == vintage

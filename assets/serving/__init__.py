@@ -7,5 +7,6 @@ Modules, lowest first: each imports only modules listed before it.
 - pg_sql.py      the PostgreSQL statements (DDL, switch, retention), in one place
 - postgres.py    publish a verified vintage to PostgreSQL, switch, roll back, keep N
 - pg_store.py    the PostgreSQL read store of the API
+- pg_server.py   a throw-away server (tests, bench): Debian binaries, temp dir, loopback
 - asset.py       the Dagster asset that publishes after the export (when a DSN is set)
 """
