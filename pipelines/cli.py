@@ -448,7 +448,54 @@ def run_backfill(slug: str, first: str, last: str | None, live: bool, build: boo
     return 1 if failed else 0
 
 
-def run_sql(query: str, max_rows: int) -> int:
+SQL_FORMATS = ("table", "csv", "json", "parquet")
+# DuckDB's own writers (COPY ... TO) for the formats of `tremplin sql --format`.
+COPY_OPTIONS = {
+    "csv": "FORMAT csv, HEADER true",
+    "json": "FORMAT json",
+    "parquet": "FORMAT parquet",
+}
+
+
+def _sql_format(fmt: str | None, output: str | None) -> str:
+    """The format asked for, or the one `--output`'s suffix names, or a table."""
+    if fmt:
+        return fmt
+    suffix = Path(output).suffix.lower().lstrip(".") if output else ""
+    return {"csv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet"}.get(
+        suffix, "csv" if output else "table"
+    )
+
+
+def _write_result(relation, fmt: str, output: str | None) -> None:
+    """Write a query's result as CSV, JSON Lines or Parquet with DuckDB's COPY.
+
+    The warehouse session is confined (no file access outside the raw tables), so the rows
+    stream as Arrow batches to a second, in-memory DuckDB that writes the one named file
+    (or a scratch file copied to stdout).
+    """
+    import shutil
+    import tempfile
+
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="tremplin-sql-") as scratch:
+        target = Path(output) if output else Path(scratch) / f"result.{fmt}"
+        writer = duckdb.connect()
+        try:
+            writer.register("result", relation.fetch_record_batch())
+            quoted = str(target).replace("'", "''")
+            writer.execute(f"COPY result TO '{quoted}' ({COPY_OPTIONS[fmt]})")
+        finally:
+            writer.close()
+        if output is None:
+            sys.stdout.flush()
+            with target.open("rb") as written:
+                shutil.copyfileobj(written, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+
+
+def run_sql(query: str, max_rows: int, fmt: str | None = None, output: str | None = None) -> int:
     import duckdb
 
     from pipelines.resources import WarehouseUnavailableError, connect_confined
@@ -472,10 +519,26 @@ def run_sql(query: str, max_rows: int) -> int:
                 file=sys.stderr,
             )
             return 2
+        fmt = _sql_format(fmt, output)
+        if fmt == "table" and output:
+            print("tremplin sql: --output writes csv, json or parquet (--format)", file=sys.stderr)
+            return 2
+        if fmt == "parquet" and not output:
+            print("tremplin sql: --format parquet needs --output FILE", file=sys.stderr)
+            return 2
+        if fmt != "table" and len(statements) != 1:
+            print(f"tremplin sql: --format {fmt} takes one statement", file=sys.stderr)
+            return 2
         for statement in statements:
             relation = con.sql(statement.query)
-            if relation is not None:
+            if relation is None:
+                continue
+            if fmt == "table":
                 relation.show(max_rows=max_rows, max_width=200)
+            else:
+                _write_result(relation, fmt, output)
+        if output:
+            print(f"{fmt} written to {output}", file=sys.stderr)
         return 0
     except duckdb.Error as exc:
         hint = ""
@@ -670,7 +733,14 @@ def parser() -> argparse.ArgumentParser:
             )
     sql = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")
-    sql.add_argument("--max-rows", type=int, default=40)
+    sql.add_argument("--max-rows", type=int, default=40, help="rows shown as a table")
+    sql.add_argument(
+        "--format",
+        choices=SQL_FORMATS,
+        help="table (default on the console), csv, json (JSON Lines) or parquet; "
+        "with --output, guessed from the file's suffix",
+    )
+    sql.add_argument("--output", metavar="FILE", help="write the result to FILE")
     sub.add_parser("check", help="verify the files of the latest export against its manifest")
     explain = sub.add_parser(
         "explain", help="one exported value: its formula, intermediate values and source cells"
@@ -768,7 +838,7 @@ def _main(argv: list[str] | None) -> int:
             getattr(args, "full_refresh", False),
         )
     if args.command == "sql":
-        return run_sql(args.query, args.max_rows)
+        return run_sql(args.query, args.max_rows, args.format, args.output)
     if args.command == "explain":
         return run_explain(args.table, args.key, args.field, args.json)
     if args.command == "check":

@@ -26,7 +26,11 @@ def connect_readonly(settings: Settings | None = None, path: Path | None = None)
             f"warehouse not found at {path}: run `tremplin run` (or `make run`) first"
         )
     try:
-        return duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True)
+        # The staging views name the raw files relative to the warehouse file's folder
+        # (pipelines/dbt.py::dbt_env): resolved from there, wherever the file was copied.
+        con.execute("SET file_search_path = $dir", {"dir": str(path.resolve().parent)})
+        return con
     except duckdb.Error as exc:
         raise WarehouseUnavailableError(
             f"cannot open the warehouse {path} read-only: {exc}"
