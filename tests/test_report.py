@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-BAR_SELECTOR = "#explorer g.mark-rect[class*='concat_1_concat_0'] > path"
+BAR_SELECTOR = "#explorer g.mark-rect[class*='job_projects'] > path"
 BARS_JS = (
     f"Array.from(document.querySelectorAll({json.dumps(BAR_SELECTOR)}))"
     ".map(p => p.getAttribute('d')).join()"

@@ -18,6 +18,7 @@ import dataclasses
 import altair as alt
 
 MAP_MARK = "departements"
+JOBS_MARK = "job_projects"
 MAP_WIDTH = 520
 MAP_HEIGHT = 470
 NO_DATA = "#d9d9d9"
@@ -158,7 +159,7 @@ def explorer_spec(
                 "value:Q",
                 title=None,
                 scale=alt.Scale(scheme={"expr": _by_indicator(items, "scheme", "'blues'")}),
-                legend=alt.Legend(orient="bottom-right", direction="vertical"),
+                legend=alt.Legend(orient="right", direction="vertical", gradientLength=200),
             ),
             strokeWidth=alt.condition(departement, alt.value(2.2), alt.value(0.4)),
             stroke=alt.condition(departement, alt.value("#111111"), alt.value("white")),
@@ -238,13 +239,21 @@ def explorer_spec(
     )
 
     job_base = alt.Chart(alt.Data(name="top_jobs")).transform_filter(departement)
-    job_axis = alt.Y("job:N", sort=alt.SortField("rank"), title=None, axis=alt.Axis(labelLimit=260))
-    projects_chart = job_base.mark_bar(color="#4c78a8").encode(
-        y=job_axis,
-        x=alt.X("projects:Q", title="BMO recruitment projects"),
-        tooltip=["job:N", alt.Tooltip("projects:Q", format=",.0f")],
-    )
+    # Labels are a text column of their own, not an axis: an axis's labels would widen the
+    # left margin of the whole page of charts and push the map to the right.
     bare_axis = alt.Y("job:N", sort=alt.SortField("rank"), axis=None)
+    labels_chart = job_base.mark_text(align="right", limit=280, fontSize=11).encode(
+        y=bare_axis, x=alt.value(285), text="job:N"
+    )
+    projects_chart = (
+        job_base.mark_bar(color="#4c78a8")
+        .encode(
+            y=bare_axis,
+            x=alt.X("projects:Q", title="BMO recruitment projects"),
+            tooltip=["job:N", alt.Tooltip("projects:Q", format=",.0f")],
+        )
+        .properties(name=JOBS_MARK)
+    )
     difficulty_chart = alt.layer(
         job_base.mark_rule(color="#e45756", strokeWidth=2).encode(
             y=bare_axis,
@@ -270,7 +279,12 @@ def explorer_spec(
         ),
     ).properties(width=330)
     jobs_row = (
-        alt.hconcat(projects_chart.properties(width=240), difficulty_chart)
+        alt.hconcat(
+            labels_chart.properties(width=290, view=alt.ViewBackground(stroke=None)),
+            projects_chart.properties(width=220),
+            difficulty_chart,
+            spacing=6,
+        )
         .resolve_scale(y="shared")
         .properties(
             title=alt.Title(
