@@ -119,6 +119,7 @@ def openapi_document(schemas: dict[str, dict], vintage: str, version: str) -> di
     common_errors = {
         "304": {"description": "Not modified (If-None-Match matched the vintage's ETag)"},
         "404": _error("No such record, or the table is not in this vintage"),
+        "414": _error("Path or query string too long"),
         "422": _error("A malformed parameter (named in `parameter`)"),
         "503": _error("No vintage can be served"),
     }
@@ -164,6 +165,8 @@ def openapi_document(schemas: dict[str, dict], vintage: str, version: str) -> di
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
                 "304": common_errors["304"],
+                "414": common_errors["414"],
+                "422": common_errors["422"],
                 "503": common_errors["503"],
             },
         }
@@ -177,6 +180,7 @@ def openapi_document(schemas: dict[str, dict], vintage: str, version: str) -> di
                     "description": "Serving",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
+                "414": common_errors["414"],
                 "503": common_errors["503"],
             },
         }
