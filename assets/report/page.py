@@ -166,7 +166,7 @@ main { padding: 8px 28px 40px 28px; max-width: 1280px; }
 h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0 16px 0; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 8px; text-align: left;
-         vertical-align: top; }
+         vertical-align: top; overflow-wrap: anywhere; }
 th { background: #f3f5f7; }
 table.narrow { min-width: 360px; }
 code { font-size: 12px; }
