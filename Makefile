@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-faults test-browser browser dev bench lint docs manifest clean setup
+.PHONY: run test test-faults test-browser browser dev bench bench-api serve postgres-server lint docs manifest clean setup
 
 setup: $(STAMP) dbt_project/target/manifest.json $(DAGSTER_HOME)/dagster.yaml
 
@@ -37,8 +37,12 @@ run: setup
 	$(BIN)/tremplin run
 
 # Two workers on two cores: the end-to-end and fault tests are whole pipeline runs.
-test: setup browser
+test: setup browser postgres-server
 	$(BIN)/python -m pytest -n auto
+
+# The PostgreSQL tests start their own server from Debian's binaries (installed when missing).
+postgres-server: setup
+	$(BIN)/python -m assets.serving.pg_server
 
 # The report's browser test drives Debian's chromium (never a downloaded browser build).
 browser:
@@ -67,6 +71,14 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m pipelines.bench $(if $(SCALE),--scale $(SCALE),)
+
+# The read-only API on 127.0.0.1:8000 (files of exports/latest; TREMPLIN_API_DSN: PostgreSQL).
+serve: setup
+	$(BIN)/tremplin serve
+
+# The API under load (wrk) on both back ends, with a vintage published mid-load.
+bench-api: setup
+	$(BIN)/python -m pipelines.api.bench
 
 clean:
 	rm -rf $(VENV) $(DAGSTER_HOME) dbt_project/target dbt_project/logs \

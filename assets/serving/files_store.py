@@ -60,13 +60,16 @@ class TableIndex:
     ) -> tuple[list[bytes], bool]:
         """Records matching every filter, in key order: `limit` of them from `offset`, and
         whether more follow."""
-        if filters:
+        if len(filters) > 1:
             lists = [self.groups[param].get(value, []) for param, value in filters.items()]
             smallest = min(lists, key=len)
             checks = [(self.columns[p], v) for p, v in filters.items()]
             positions = (p for p in smallest if all(col[p] == v for col, v in checks))
-        else:
-            positions = iter(range(len(self.starts)))
+        else:  # one filter or none: the positions are a list to slice
+            ((param, value),) = filters.items() if filters else ((None, None),)
+            group = self.groups[param].get(value, []) if filters else range(len(self.starts))
+            window = group[offset : offset + limit + 1]
+            return [self.line(p) for p in window[:limit]], len(window) > limit
         chosen = []
         for index, position in enumerate(positions):
             if index < offset:

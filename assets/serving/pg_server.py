@@ -123,3 +123,10 @@ def start_server() -> PgServer:
             f"cannot start PostgreSQL: {exc.stderr.decode(errors='replace')}{log}"
         ) from None
     return PgServer(base=base, port=port, bin_dir=bin_dir, as_user=as_user)
+
+
+if __name__ == "__main__":  # `make test`: install the server binaries when missing
+    try:
+        print(f"PostgreSQL server binaries: {ensure_server_binaries()}")
+    except ServerUnavailableError as exc:
+        print(f"PostgreSQL tests will be skipped: {exc}")

@@ -44,7 +44,7 @@ class Meta:
 class PostgresStore:
     backend = "postgres"
 
-    def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 8) -> None:
+    def __init__(self, dsn: str, *, min_size: int = 4, max_size: int = 8) -> None:
         from psycopg_pool import AsyncConnectionPool
 
         self.pool = AsyncConnectionPool(
@@ -131,7 +131,7 @@ class PostgresStore:
 
         try:
             async with self.pool.connection() as con:
-                return await (await con.execute(statement, values)).fetchall()
+                return await (await con.execute(statement, values, prepare=True)).fetchall()
         except psycopg.errors.UndefinedTable:
             return []
         except psycopg.Error as exc:
