@@ -3,8 +3,9 @@
 The page is generated from the dbt manifest (`tremplin docs --exports`), never written by
 hand, so it cannot drift from the models: the yml descriptions (meaning, unit, source,
 formula, level) are the single source, and the JSON Schemas of each export carry the same
-text. Each field's sources, its synthetic flag and, for a `<block>__level` field, the
-values the SQL can give it come from the column lineage (`assets/export/lineage.py`).
+text. Each field's sources and synthetic flag come from the column lineage
+(`assets/export/lineage.py`), which also reads the values each level field can take from the
+SQL (`tests/test_field_lineage.py` holds the descriptions to them).
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ Conventions:
   struct fields are camelCased the same way;
 - unknown is `null`, never `0`, `-1` or another sentinel;
 - percentages are 0-100 and end in `_pct`;
-- `<block>__level` says where a block's values come from; the values the SQL can give
-  each one are listed with the field (read from the SQL by the column lineage);
+- `<block>__level` says where a block's values come from: `departement`, `region`,
+  `france`, `rome_v3` (the fiche's ROME v3 parent), `prior` (the value is the prior alone:
+  the cell had no data) or `unknown`; each level field lists, in backticks, exactly the
+  values its SQL can give (a test reads them from the SQL by the column lineage);
 - `synthetic` is true when any input of the row is synthetic (generated mirror data);
 - each field ends with its sources, computed from the dbt graph and column lineage, and
   says when one of them is synthetic in the embedded mirror.
@@ -52,14 +55,6 @@ def _cell(text: str | None) -> str:
     for i in range(0, len(parts), 2):
         parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
     return "`".join(parts)
-
-
-def _with_levels(column) -> str:
-    levels = column.meta.get("levels")
-    if not column.description or levels is None:
-        return column.description
-    values = ", ".join(f"`{v}`" for v in levels) or "none"
-    return f"{column.description} Values in the SQL: {values}."
 
 
 def _table_section(name: str, relation: str, model: ModelDoc) -> list[str]:
@@ -76,7 +71,7 @@ def _table_section(name: str, relation: str, model: ModelDoc) -> list[str]:
             f"`{'.'.join(json_path(column.name))}`",
             f"`{column.name}`",
             _cell(column.data_type),
-            _cell(_with_levels(column)) or "**undocumented**",
+            _cell(column.description) or "**undocumented**",
             *(_cell(column.meta.get(k)) for k in meta_keys),
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -70,7 +70,7 @@ class _Graph:
         self._lineage_cache: dict = {}
         self._derive_schema()
 
-    def _topological(self) -> list[str]:
+    def topological(self) -> list[str]:
         order: list[str] = []
         seen: set[str] = set()
         key_to_relation = {n["unique_id"]: r for r, n in self.nodes.items()}
@@ -105,7 +105,7 @@ class _Graph:
     def _derive_schema(self) -> None:
         from sqlglot.optimizer.qualify import qualify
 
-        for relation in self._topological():
+        for relation in self.topological():
             node = self.nodes[relation]
             if node["resource_type"] == "seed":
                 self.schema[relation] = {c: "unknown" for c in node.get("columns", {})}
@@ -239,6 +239,12 @@ class _Tracer:
                     result["models"].append(step)
 
 
+def _is_level(column: str) -> bool:
+    """`<block>__level` and the other level fields of a block (`hiring__difficult_level`,
+    `market__prior_level`, `offers_trend__active_months_level`)."""
+    return "__" in column and (column.endswith(LEVEL_SUFFIX) or column.endswith("_level"))
+
+
 def compute_field_lineage(
     compiled_manifest: Path,
     synthetic_sources: Iterable[str],
@@ -247,6 +253,8 @@ def compute_field_lineage(
     """{table: {column: {sources, synthetic, models[, levels]}}} for every exported column."""
     graph = _Graph(compiled_manifest)
     tracer = _Tracer(graph)
+    # Models top first (downstream before upstream), whatever order sqlglot walked them in.
+    rank = {relation: i for i, relation in enumerate(graph.topological())}
     synthetic_sources = set(synthetic_sources)
     out: dict = {}
     for table, relation in tables.items():
@@ -260,9 +268,13 @@ def compute_field_lineage(
                 "sources": sorted(traced["sources"]),
                 "synthetic": bool(traced["sources"] & synthetic_sources),
                 "synthetic_sources": sorted(traced["sources"] & synthetic_sources),
-                "models": [[m, c] for m, c in traced["models"] if not m.startswith("diag_")],
+                "models": [
+                    [m, c]
+                    for m, c in sorted(set(traced["models"]), key=lambda mc: (-rank[mc[0]], mc))
+                    if m != model
+                ],
             }
-            if column.endswith(LEVEL_SUFFIX):
+            if _is_level(column):
                 entry["levels"] = sorted(traced["literals"])
             fields[column] = entry
         out[table] = fields
