@@ -60,11 +60,24 @@ def _failures(result) -> list[str]:
     return lines
 
 
-def _summary(settings, rebuilt: bool = True) -> None:
+def _summary(settings, rebuilt: bool = True, log_path: Path | None = None) -> None:
+    """Where the warehouse and the export are, with row counts.
+
+    On the console, one line per layer (staging, intermediate, marts, diagnostics,
+    seeds); every relation is listed in the run's log file, or here with `-v`.
+    """
     from assets.export.vintages import read_latest_manifest
 
     print(f"warehouse: {settings.duckdb_path}" + ("" if rebuilt else " (unchanged)"))
-    _table_counts(settings, views=rebuilt)
+    counts = _table_counts(settings, views=rebuilt)
+    listing = [f"  {name:<56} {rows:>10}" for name, rows in counts]
+    if log_path is None:
+        print("\n".join(listing))
+    else:
+        for line in _layer_lines(counts, views=rebuilt):
+            print(line)
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write("\nwarehouse relations (rows):\n" + "\n".join(listing) + "\n")
     manifest = read_latest_manifest(settings.exports_dir)
     if manifest:
         print(f"export:    {settings.exports_dir / 'latest'} -> {manifest['vintage']}")
@@ -72,6 +85,29 @@ def _summary(settings, rebuilt: bool = True) -> None:
             print(f"  {name:<24} {table['rows']:>8} rows")
     else:
         print("export:    none published yet")
+
+
+LAYERS = {"stg": "staging", "int": "intermediate", "dim": "marts", "fct": "marts"}
+LAYERS["diag"] = "diagnostics"
+
+
+def _layer_lines(counts: list[tuple[str, object]], views: bool) -> list[str]:
+    layers: dict[str, list] = {}
+    for name, rows in counts:
+        layers.setdefault(LAYERS.get(name.split("_")[0], "seeds"), []).append(rows)
+    lines = []
+    for layer in ("staging", "intermediate", "marts", "diagnostics", "seeds"):
+        if layer not in layers:
+            continue
+        numbers = [r for r in layers[layer] if isinstance(r, int)]
+        unreadable = len(layers[layer]) - len(numbers)
+        note = f" ({unreadable} unreadable)" if unreadable else ""
+        lines.append(
+            f"  {layer:<13} {len(layers[layer]):>3} relations {sum(numbers):>12,} rows{note}"
+        )
+    if not views:
+        lines.append("  (views not re-counted: the warehouse was not rebuilt)")
+    return lines
 
 
 def _source_selection(definitions, command: str, slugs: list[str]):
@@ -93,15 +129,20 @@ def _source_selection(definitions, command: str, slugs: list[str]):
     return selection.resolve(definitions.resolve_asset_graph())
 
 
-def _ingest_periods(definitions, settings, instance, command: str, slugs, run_config) -> int:
+def _ingest_periods(
+    definitions, settings, instance, command: str, slugs, run_config, console
+) -> int:
     """Ingest the due periods of every periodic source, one Dagster run per period.
 
     The whole-graph jobs run without a partition key, so a daily, quarterly or yearly
     source is brought up to date here first (`pipelines.jobs.periods_to_ingest` says which
     periods); the build then reads every published period. Returns 1 after a failed
     period, with the failure recorded: the warehouse is not rebuilt on a partial history.
+    One console line per source sums up its periods.
     """
+    from pipelines.console import RunProgress, periods_line
     from pipelines.jobs import SOURCE_TAG, ingest_job_name, periods_to_ingest
+    from pipelines.launch import execute_job
     from pipelines.sources import source_modules
 
     failed = False
@@ -111,36 +152,54 @@ def _ingest_periods(definitions, settings, instance, command: str, slugs, run_co
             continue
         keys = periods_to_ingest(module, settings)
         if not keys:
-            print(f"tremplin {command}: {slug}: no period to ingest")
+            console.line(f"  ingest   {slug:<40} no period due")
             continue
-        print(f"tremplin {command}: {slug}: period(s) {', '.join(keys)}")
         job = definitions.resolve_job_def(ingest_job_name(slug))
-        for key in keys:
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=key,
-                raise_on_error=False,
-                run_config=run_config,
-                tags={SOURCE_TAG: slug, "trigger": f"tremplin {command}"},
-            )
+        started = time.monotonic()
+        progresses = []
+        for number, key in enumerate(keys, 1):
+            label = f"{key} ({number}/{len(keys)})" if len(keys) > 1 else key
+            with RunProgress(console, label=label, source_lines=False) as progress:
+                result = execute_job(
+                    job,
+                    instance,
+                    partition_key=key,
+                    run_config=run_config,
+                    tags={SOURCE_TAG: slug, "trigger": f"tremplin {command}"},
+                    on_event=progress,
+                )
+            progresses.append(progress)
+            _show_run_warnings(instance, result.run_id, console)
             lines = _failures(result)
             if result.success and not lines:
                 continue
             failed = True
             _record_failure(settings, result, job.name, key)
-            for line in lines or ["run failed (see the log above)"]:
-                print(f"- {slug} {key}: {line}", file=sys.stderr)
+            for line in lines or ["run failed (see the log)"]:
+                console.warn(f"- {slug} {key}: {line}")
+        console.line(periods_line(slug, keys, progresses, time.monotonic() - started))
     if failed:
-        print(
+        console.warn(
             f"\ntremplin {command} FAILED: a period could not be ingested (above); the "
-            "warehouse was not rebuilt. The last good warehouse and export are unchanged.",
-            file=sys.stderr,
+            "warehouse was not rebuilt. The last good warehouse and export are unchanged."
         )
         return 1
     return 0
 
 
-def _table_counts(settings, views: bool = True) -> None:
+def _show_run_warnings(instance, run_id: str, console) -> None:
+    """Warnings and errors the run's steps logged (not Dagster's own events), once each."""
+    seen = set()
+    for entry in instance.all_logs(run_id):
+        if entry.is_dagster_event or entry.level < logging.WARNING:
+            continue
+        message = (entry.user_message or "").strip().splitlines()
+        if message and message[0] not in seen:
+            seen.add(message[0])
+            console.warn(f"  {logging.getLevelName(entry.level).lower()}: {message[0]}")
+
+
+def _table_counts(settings, views: bool = True) -> list[tuple[str, object]]:
     """Rows per raw, staging and mart relation: what this run left for analysts.
 
     Counting a staging view re-reads its raw files (tens of millions of rows nationally),
@@ -154,7 +213,8 @@ def _table_counts(settings, views: bool = True) -> None:
     try:
         con = connect_readonly(settings)
     except WarehouseUnavailableError:
-        return
+        return []
+    counts: list[tuple[str, object]] = []
     try:
         names = [
             row[0]
@@ -170,60 +230,82 @@ def _table_counts(settings, views: bool = True) -> None:
                 rows = con.sql(f'select count(*) from "{name}"').fetchall()[0][0]
             except duckdb.Error:  # a staging view whose raw file is gone
                 rows = "unreadable"
-            print(f"  {name:<56} {rows:>10}")
+            counts.append((name, rows))
     finally:
         con.close()
+    return counts
 
 
 def run_job(
-    command: str, live: bool, sources: list[str] | None = None, full_refresh: bool = False
+    command: str,
+    live: bool,
+    sources: list[str] | None = None,
+    full_refresh: bool = False,
+    verbose: bool = False,
 ) -> int:
+    """Run a job the way the UI does (`pipelines.launch`), showing `pipelines.console`'s
+    lines; the full stream goes to a log file, or to the console with `verbose`."""
     if live:
         os.environ["TREMPLIN_MODE"] = "live"
     settings = get_settings()
-    from pipelines.definitions import build_definitions
+    from pipelines.console import RunProgress, new_log_path, quiet_run
+    from pipelines.launch import execute_job
 
     started = time.monotonic()
-    definitions = build_definitions()
-    job = definitions.resolve_job_def(JOBS[command])
-    selection = _source_selection(definitions, command, sources) if sources else None
     scope = f" (sources: {', '.join(sources)})" if sources else ""
     print(
-        f"tremplin {command}: job {job.name}{scope}, {settings.mode} mode, "
+        f"tremplin {command}: job {JOBS[command]}{scope}, {settings.mode} mode, "
         f"mirror {settings.mirror_dir}"
     )
-    instance = _instance()
-    log_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    run_config = log_config
-    if full_refresh:
-        from pipelines.jobs import build_run_config
+    log_path = None if verbose else new_log_path(settings.run_log_dir, command)
+    if log_path is not None:
+        print(f"log:       {log_path} (-v shows it here)")
+    with quiet_run(log_path) as console:
+        from pipelines.definitions import build_definitions
 
-        run_config = build_run_config(log_config, full_refresh=True)
-    if command in ("run", "ingest"):
-        if _ingest_periods(definitions, settings, instance, command, sources, log_config):
-            return 1
-        if selection is not None and not selection:
-            print(f"\ntremplin {command} succeeded in {time.monotonic() - started:.0f} s")
-            return 0
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        asset_selection=list(selection) if selection else None,
-        run_config=run_config,
-    )
+        definitions = build_definitions()
+        job = definitions.resolve_job_def(JOBS[command])
+        selection = _source_selection(definitions, command, sources) if sources else None
+        instance = _instance()
+        log_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+        run_config = log_config
+        if full_refresh:
+            from pipelines.jobs import build_run_config
+
+            run_config = build_run_config(log_config, full_refresh=True)
+        if command in ("run", "ingest"):
+            if _ingest_periods(
+                definitions, settings, instance, command, sources, log_config, console
+            ):
+                return 1
+            if selection is not None and not selection:
+                console.line(
+                    f"\ntremplin {command} succeeded in {time.monotonic() - started:.0f} s"
+                )
+                return 0
+        with RunProgress(console) as progress:
+            result = execute_job(
+                job,
+                instance,
+                run_config=run_config,
+                asset_selection=list(selection) if selection else None,
+                on_event=progress,
+            )
+        _show_run_warnings(instance, result.run_id, console)
     elapsed = time.monotonic() - started
     failures = _failures(result)
     if not result.success or failures:
         _record_failure(settings, result, job.name)
         print(f"\ntremplin {command} FAILED after {elapsed:.0f} s:", file=sys.stderr)
-        for line in failures or ["run failed (see the log above)"]:
+        where = f"the log, {log_path}" if log_path else "the log above"
+        for line in failures or [f"run failed (see {where})"]:
             print(f"- {line}", file=sys.stderr)
         print("The last good warehouse and export are unchanged.", file=sys.stderr)
         return 1
     held = _held_exports(result)
     if held:
         print(f"\ntremplin {command} finished in {elapsed:.0f} s; the new export is HELD:")
-        _summary(settings)
+        _summary(settings, log_path=log_path)
         for line, vintage in held:
             print(f"- {line}", file=sys.stderr)
             print(
@@ -233,7 +315,9 @@ def run_job(
             )
         return EXIT_HELD
     print(f"\ntremplin {command} succeeded in {elapsed:.0f} s")
-    _summary(settings, rebuilt=_warehouse_rebuilt(result))
+    _summary(settings, rebuilt=_warehouse_rebuilt(result), log_path=log_path)
+    if log_path is not None:
+        print(f"log:       {log_path}")
     return 0
 
 
@@ -718,6 +802,13 @@ def parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--live", action="store_true", help="download from the publishers")
+        cmd.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="show the full stream (Dagster's log, dbt's output) instead of writing it "
+            "to the run's log file",
+        )
         if name in ("run", "ingest"):
             cmd.add_argument(
                 "--source",
@@ -836,6 +927,7 @@ def _main(argv: list[str] | None) -> int:
             args.live,
             getattr(args, "source", None),
             getattr(args, "full_refresh", False),
+            args.verbose,
         )
     if args.command == "sql":
         return run_sql(args.query, args.max_rows, args.format, args.output)

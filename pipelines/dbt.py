@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -66,10 +65,22 @@ def dbt_project() -> DbtProject:
 
 
 def dbt_env(settings: Settings, duckdb_path: Path | None = None) -> dict[str, str]:
-    """The variables `profiles.yml` and the sources read."""
+    """The variables `profiles.yml` and the sources read.
+
+    On DuckDB the sources name the raw files relative to the warehouse file's folder
+    (`raw/<slug>/...`), and every connection resolves them there (`file_search_path`,
+    `TREMPLIN_DUCKDB_DIR`): the staging views hold no absolute path, so the warehouse file
+    moves with its raw folder (`pipelines.resources.connect_readonly` sets the same path).
+    Another engine (Spark) gets the absolute folder.
+    """
+    warehouse_dir = settings.duckdb_path.parent
+    raw_dir = str(settings.raw_dir)
+    if os.environ.get("TREMPLIN_ENGINE", "duckdb") == "duckdb":
+        raw_dir = os.path.relpath(settings.raw_dir, warehouse_dir)
     return {
         "TREMPLIN_DUCKDB_PATH": str(duckdb_path or settings.duckdb_path),
-        "TREMPLIN_RAW_DIR": str(settings.raw_dir),
+        "TREMPLIN_DUCKDB_DIR": str(warehouse_dir),
+        "TREMPLIN_RAW_DIR": raw_dir,
         "TREMPLIN_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
         "TREMPLIN_DBT_ORDERED_THREADS": str(settings.dbt_ordered_threads),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -83,9 +94,13 @@ def dbt_executable() -> str:
 
 
 def prepare_manifest(settings: Settings | None = None) -> Path:
-    """Run `dbt parse` (install/test time, never at import)."""
+    """Run `dbt parse` (install/test time, never at import).
+
+    It parses with the profile a build uses (the building copy's path): dbt reuses this
+    parse in every build (partial parsing) only when the profile is the same.
+    """
     settings = settings or get_settings()
-    env = {**os.environ, **dbt_env(settings)}
+    env = {**os.environ, **dbt_env(settings, building_path(settings.duckdb_path))}
     command = [
         dbt_executable(),
         "parse",
@@ -173,17 +188,24 @@ def building_copy(duckdb_path: Path) -> Iterator[Path]:
         yield tmp
 
 
+def building_path(duckdb_path: Path) -> Path:
+    """The copy a build works on. One name, always: the write lock admits one build at a
+    time, and dbt's partial parsing needs the profile (which names this file) unchanged."""
+    return duckdb_path.with_name(f".{duckdb_path.name}.building")
+
+
 def _remove_leftover_copies(duckdb_path: Path) -> None:
     # A build killed outright (SIGKILL, power loss) leaves its copy behind; the
-    # write lock is held, so any copy found now is such a leftover.
-    for stale in duckdb_path.parent.glob(f".{duckdb_path.name}.building-*"):
+    # write lock is held, so any copy found now is such a leftover (older builds named
+    # theirs `.building-<random>`).
+    for stale in duckdb_path.parent.glob(f".{duckdb_path.name}.building*"):
         stale.unlink(missing_ok=True)
 
 
 @contextmanager
 def _building_copy(duckdb_path: Path) -> Iterator[Path]:
     _remove_leftover_copies(duckdb_path)
-    tmp = duckdb_path.with_name(f".{duckdb_path.name}.building-{uuid.uuid4().hex[:8]}")
+    tmp = building_path(duckdb_path)
     if duckdb_path.exists():
         shutil.copy2(duckdb_path, tmp)
     try:
@@ -258,7 +280,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
                 command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
                 invocation = dbt.cli(command, context=context)
                 try:
-                    for event in invocation.stream():
+                    for event in _dagster_events(invocation, context):
                         if isinstance(event, dg.AssetCheckResult):
                             checks.append(_check_entry(event))
                         yield event
@@ -279,6 +301,46 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         context.log.info("warehouse replaced: %s", duckdb_path)
 
     return tremplin_dbt
+
+
+def _source_test_of(event, manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The manifest node of a finished dbt test on a source, else None."""
+    unique_id = event.raw_event["data"].get("node_info", {}).get("unique_id") or ""
+    if not unique_id.startswith("test.") or not event.is_result_event:
+        return None
+    node = manifest["nodes"].get(unique_id)
+    parents = node["depends_on"]["nodes"] if node else []
+    return node if parents and all(p.startswith("source.") for p in parents) else None
+
+
+def _dagster_events(invocation, context: AssetExecutionContext) -> Iterator[Any]:
+    """dagster-dbt's events for the invocation, with the tests on sources reported our way.
+
+    Source tests are not Dagster checks (see `build_dbt_assets`), yet `dbt build` runs
+    them; dagster-dbt would record each as an observation with a warning that it was not
+    in the check selection, 83 per build. They are recorded as observations of the raw
+    table they test, with their status, without the warning; a failing one still fails the
+    build (dbt exits non-zero).
+    """
+    manifest = invocation.manifest
+    translator = invocation.dagster_dbt_translator
+    for event in invocation.stream_raw_events():
+        node = _source_test_of(event, manifest)
+        if node is None:
+            yield from event.to_default_asset_events(
+                manifest=manifest,
+                dagster_dbt_translator=translator,
+                context=context,
+                target_path=invocation.target_path,
+                project=invocation.project,
+            )
+            continue
+        status = str(event.raw_event["data"].get("node_info", {}).get("node_status", ""))
+        for parent in node["depends_on"]["nodes"]:
+            yield dg.AssetObservation(
+                asset_key=translator.get_asset_key(manifest["sources"][parent]),
+                metadata={"dbt_source_test": node["name"], "status": status},
+            )
 
 
 def dbt_resource() -> DbtCliResource:
@@ -372,8 +434,8 @@ def dbt_fingerprint(settings: Settings, identity: dict) -> str:
     `runner_identity()`."""
     return digest(
         {
-            # The staging views name the raw files by absolute path.
-            "raw_dir": str(settings.raw_dir),
+            # The staging views name the raw files relative to the warehouse file.
+            "raw_dir": dbt_env(settings)["TREMPLIN_RAW_DIR"],
             "raw": raw_files_state(settings.raw_dir),
             "project": dbt_project_digest(DBT_PROJECT_DIR),
             **identity,

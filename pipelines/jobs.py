@@ -87,20 +87,25 @@ def backfill(
     then: Sequence[str] = ("build_warehouse", "publish_exports"),
     run_config: dict | None = None,
     full_refresh: bool = True,
-) -> list[dg.ExecuteInProcessResult]:
+) -> list:
     """Ingest several periods of one source, then rebuild downstream once.
 
     One run per period (each validated on its own, so a bad period fails alone), then the
     `then` jobs once, rather than a dbt build per period. Stops before `then` when a
     period failed, so the warehouse never mixes a half-done backfill in silently.
+
+    The runs are recorded with the workspace's origin, so the UI lists them under their
+    jobs (`pipelines.launch`).
     """
+    from pipelines.launch import execute_job
+
     ingest = definitions.resolve_job_def(ingest_job_name(slug))
     results = []
     for key in partition_keys:
-        result = ingest.execute_in_process(
-            instance=instance,
+        result = execute_job(
+            ingest,
+            instance,
             partition_key=key,
-            raise_on_error=False,
             run_config=run_config,
             tags={SOURCE_TAG: slug, "trigger": "backfill"},
         )
@@ -113,9 +118,7 @@ def backfill(
         if full_refresh and job.graph.has_node_named(DBT_OP):
             # Past periods land behind the newest one the incremental models folded in.
             config = build_run_config(config, full_refresh=True)
-        results.append(
-            job.execute_in_process(instance=instance, raise_on_error=False, run_config=config)
-        )
+        results.append(execute_job(job, instance, run_config=config))
     return results
 
 
