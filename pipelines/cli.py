@@ -698,25 +698,40 @@ def run_check() -> int:
     return 0
 
 
+DOCS_SITE = DBT_PROJECT_DIR / "target" / "docs"
+
+
 def run_docs(serve: bool) -> int:
+    """Build the dbt docs site from a copy of the warehouse, never the live file.
+
+    `dbt docs generate` opens its profile's database for writing, which fails while anyone
+    holds the warehouse open (analysts read it). It gets a private copy instead, named like
+    the warehouse (dbt names the catalog's database after the file) at a fixed place, so
+    dbt's partial parsing holds from one run to the next; the copy is removed afterwards.
+    The site goes to `dbt_project/target/docs/`, apart from the manifest the runs read.
+    """
+    import shutil
+
     from pipelines.dbt import dbt_env, dbt_executable
 
-    env = {**os.environ, **dbt_env(get_settings())}
+    settings = get_settings()
+    copy = DOCS_SITE / ".warehouse" / settings.duckdb_path.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.unlink(missing_ok=True)
+    if settings.duckdb_path.exists():
+        shutil.copyfile(settings.duckdb_path, copy)
+    env = {**os.environ, **dbt_env(settings, copy)}
     base = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    subprocess.run([dbt_executable(), "docs", "generate", *base], env=env, check=True)
-    print(f"dbt docs written to {DBT_PROJECT_DIR / 'target' / 'index.html'}")
+    base += ["--target-path", str(DOCS_SITE)]
+    try:
+        subprocess.run([dbt_executable(), "docs", "generate", *base], env=env, check=True)
+    finally:
+        copy.unlink(missing_ok=True)
+        Path(f"{copy}.wal").unlink(missing_ok=True)
+    print(f"dbt docs written to {DOCS_SITE / 'index.html'}")
     if serve:
-        command = [
-            dbt_executable(),
-            "docs",
-            "serve",
-            *base,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "8080",
-        ]
-        subprocess.run(command, env=env, check=True)
+        command = [dbt_executable(), "docs", "serve", *base, "--host", "127.0.0.1"]
+        subprocess.run([*command, "--port", "8080"], env=env, check=True)
     return 0
 
 
