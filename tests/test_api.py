@@ -232,3 +232,18 @@ def test_a_real_server_on_loopback(exports):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_damaged_new_vintage_is_not_served(tmp_path):
+    exports_dir = tmp_path / "exports"
+    first = make_vintage(exports_dir, 0)
+    store = FilesStore(exports_dir)
+    assert store.start().vintage == first
+    second = make_vintage(exports_dir, 1)
+    with (exports_dir / second / "regions.jsonl").open("a") as handle:
+        handle.write("\n")
+    deadline = time.monotonic() + 20
+    while store._failed != second and time.monotonic() < deadline:
+        assert store.snapshot().vintage == first
+        time.sleep(0.02)
+    assert store._failed == second and store.snapshot().vintage == first

@@ -234,7 +234,7 @@ def run_bench(duration: int = DURATION_S, exports_dir: Path | None = None) -> di
             try:
                 results = {}
                 for name, file in paths.items():
-                    _wrk(wrk, server.port, file, 2, workdir)  # warm-up
+                    _wrk(wrk, server.port, file, min(2, duration), workdir)  # warm-up
                     results[name] = _wrk(wrk, server.port, file, duration, workdir)
                 results["key lookups, new vintage mid-load"] = _switch_under_load(
                     wrk, server, backend, exports, second, pg.dsn, paths, duration, workdir
