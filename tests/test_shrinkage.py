@@ -4,8 +4,8 @@ Cells are drawn with known true rates (a gamma or beta spread around a regional 
 regions spread around a national mean), written to DuckDB, and the SQL that dbt compiles
 from the macros (the same text the marts embed) is run on them, with the exact quantile
 functions registered as dbt registers them (assets/quantiles.py). The 80 % intervals must
-contain the true value about 80 % of the time, which also checks the moment estimate of
-the prior.
+contain the true value about 80 % of the time, which also checks the estimated prior (its
+dispersions and means). The corners are in tests/test_interval_coverage.py.
 """
 
 from __future__ import annotations
@@ -74,19 +74,29 @@ def _compile(inline_sql: str, work_dir: Path) -> str:
     return completed.stdout
 
 
+_COMPILED: dict[str, str] = {}
+
+
+def compiled_estimators(work_dir: Path) -> dict[str, str]:
+    """The SQL of both macros, on tables sim_rates and sim_shares; compiled once per process
+    (this module and tests/test_interval_coverage.py share it)."""
+    if not _COMPILED:
+        # One dbt invocation for both macros: the two queries are separated by a marker.
+        marker = "-- tremplin-split --"
+        text = _compile(
+            "{{ gamma_poisson_estimates('sim_rates') }}\n"
+            + marker
+            + "\n{{ beta_binomial_estimates('sim_shares') }}",
+            work_dir,
+        )
+        gamma_sql, beta_sql = text.split(marker)
+        _COMPILED.update(gamma=gamma_sql, beta=beta_sql)
+    return _COMPILED
+
+
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    work_dir = tmp_path_factory.mktemp("shrinkage")
-    # One dbt invocation for both macros: the two queries are separated by a marker.
-    marker = "-- tremplin-split --"
-    text = _compile(
-        "{{ gamma_poisson_estimates('sim_rates') }}\n"
-        + marker
-        + "\n{{ beta_binomial_estimates('sim_shares') }}",
-        work_dir,
-    )
-    gamma_sql, beta_sql = text.split(marker)
-    return {"gamma": gamma_sql, "beta": beta_sql}
+    return compiled_estimators(tmp_path_factory.mktemp("shrinkage"))
 
 
 def _layout(rng: np.random.Generator) -> pd.DataFrame:

@@ -9,16 +9,42 @@
       exposure         exposure (mean job seekers) or trials (projects), NULL when masked
       region_events, region_exposure      the same summed over the cell's région
       national_events, national_exposure  the same for France
-    The prior mean is the regional value of the group, else the national one. The prior's
-    spread comes from the method of moments over the group's cells (weights exposure^2 for
-    rates, n(n-1) for shares), floored so that it never claims complete pooling. A cell
-    without data (masked, or zero exposure) gets the prior itself, with confidence low.
+    A région's cells are identified by (group_id, region_events, region_exposure): two
+    régions of a group with the same totals are taken as one.
+
+    Model (per group): a cell's true value is Beta(c m, c (1 - m)) (shares) or
+    Gamma(c, c / m) (rates) around its région's mean m, and the régions' means spread
+    around France's M with concentration k (variance M (1 - M) / (k + 1), or M^2 / k).
+    Each cell's prior mean is its région's value shrunk toward France's by how well the
+    région's cells know it, and the prior's variance adds what is left unknown of that mean
+    (law of total variance): a région of three small cells, or a single département (the
+    overseas ones), leans on France and gets a wider prior. M and the régions' values add
+    half an event (Jeffreys), so a pool without events still gives a positive mean.
+    c and k are maximum-likelihood values on log-spaced grids, in portable SQL (lgamma
+    behind the shrinkage_lgamma seam):
+      1. k from the régions' totals around the rest of France (beta-binomial or negative
+         binomial), ignoring the cells' own spread;
+      2. c from the cells' marginal likelihood (beta-binomial or negative binomial), each
+         cell against its région and France without itself, so that a cell never
+         predicts itself;
+      3. k again, the régions' trials or exposure divided by the design effect of c.
+    Each group's log-likelihood is added to that of the average group (a prior over the
+    concentration that borrows from all groups): where a group's own cells hardly tell
+    (one or two trials each) the groups together decide, elsewhere the group does. No
+    floor or cap on the dispersions besides the grids' ends.
+    The cell's posterior is the conjugate update of that prior, the same prior for every
+    cell of the région (a cell without data, masked or of zero exposure, gets the prior
+    itself, confidence low). Data can only narrow it: on the logit (share) or log (rate)
+    scale a posterior interval is never wider than its prior's (on the raw scale a
+    surprising count can widen it, as exact Bayes does).
 
     Intervals are 80 % posterior intervals (the 0.1 and 0.9 quantiles). On DuckDB they are
     exact: scipy's inverse incomplete beta and gamma functions, registered on dbt's
     connections by the plugin assets/dbt_udfs.py (assets/quantiles.py). An engine without
-    them falls back to closed-form approximations (default__ below). Coverage is checked
-    on simulated cells, corners included, by tests/test_shrinkage.py.
+    them falls back to closed-form approximations (default__ below). Coverage is checked on
+    simulated cells by tests/test_shrinkage.py, and in the corners (tiny counts, shares
+    near 0 and 100 %, parameters below 1, huge exposures) by tests/test_interval_coverage.py:
+    between 0.77 and 0.83 in each (docs/DESIGN.md has the table).
 -#}
 
 {#- Confidence from the effective sample size n (events for a rate, trials for a share):
@@ -86,6 +112,97 @@
     )))
 {%- endmacro %}
 
+{#- ln Gamma(x) for x > 0. Dispatch seam: DuckDB's lgamma; elsewhere Stirling's series at
+    x + 6 brought back by the recurrence Gamma(x + 1) = x Gamma(x) (error below 1e-10). -#}
+{% macro shrinkage_lgamma(x) -%}
+    {{ return(adapter.dispatch('shrinkage_lgamma', 'tremplin')(x)) }}
+{%- endmacro %}
+
+{% macro duckdb__shrinkage_lgamma(x) -%}
+    lgamma({{ x }})
+{%- endmacro %}
+
+{% macro default__shrinkage_lgamma(x) -%}
+    (
+        (({{ x }}) + 5.5) * ln(({{ x }}) + 6.0) - (({{ x }}) + 6.0)
+        + 0.9189385332046728
+        + 1.0 / (12.0 * (({{ x }}) + 6.0))
+        - 1.0 / (360.0 * power(({{ x }}) + 6.0, 3))
+        + 1.0 / (1260.0 * power(({{ x }}) + 6.0, 5))
+        - ln(({{ x }}) * (({{ x }}) + 1.0) * (({{ x }}) + 2.0))
+        - ln((({{ x }}) + 3.0) * (({{ x }}) + 4.0) * (({{ x }}) + 5.0))
+    )
+{%- endmacro %}
+
+{#- The dispersions tried: 10^(j / 10) for j = -15 .. 60 (0.03 .. 10^6) for the cells of a
+    région around its mean, 10^(j / 2) for j = 0 .. 12 (1 .. 10^6) for the régions around
+    France. -#}
+{% macro _shrinkage_grid(first=-15, last=60, step=10) -%}
+    {%- for j in range(first, last + 1) %}
+    select {{ 10 ** (j / step) }} as concentration{% if not loop.last %} union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- CTE <name>_best (group_id, concentration): per group, the concentration that maximises
+    the group's log-likelihood plus that of the average group (a prior over the
+    concentration that borrows from every group: where a group's own cells hardly tell,
+    e.g. one or two trials each, the groups together decide), from <name>_likelihood
+    (group_id, concentration, log_likelihood); a group without a likelihood takes the
+    average group's best, and 1 when there is nothing to fit anywhere. Takes <cells>
+    (group_id) for the groups. Followed by a comma. -#}
+{% macro _shrinkage_best_concentration(name, cells) -%}
+    {{ name }}_scored as (
+        select
+            group_id,
+            concentration,
+            log_likelihood + avg(log_likelihood) over (partition by concentration) as score,
+            avg(log_likelihood) over (partition by concentration) as average_score
+        from {{ name }}_likelihood
+    ),
+
+    {{ name }}_own as (
+        select
+            group_id,
+            concentration
+        from (
+            select
+                group_id,
+                concentration,
+                row_number() over (
+                    partition by group_id order by score desc nulls last, concentration asc
+                ) as score_rank
+            from {{ name }}_scored
+        ) as ranked
+        where score_rank = 1
+    ),
+
+    {{ name }}_average as (
+        select concentration
+        from (
+            select
+                concentration,
+                row_number() over (
+                    order by max(average_score) desc nulls last, concentration asc
+                ) as score_rank
+            from {{ name }}_scored
+            group by concentration
+        ) as ranked
+        where score_rank = 1
+    ),
+
+    {{ name }}_best as (
+        select
+            all_groups.group_id,
+            coalesce({{ name }}_own.concentration, {{ name }}_average.concentration, 1.0)
+                as concentration
+        from (select distinct group_id from {{ cells }}) as all_groups
+        left join {{ name }}_own
+            on all_groups.group_id = {{ name }}_own.group_id
+        left join {{ name }}_average
+            on 1 = 1
+    ),
+{%- endmacro %}
+
 {#- Gamma-Poisson shrinkage of a rate (events per unit of exposure). Returns one row per
     cell: cell_id, raw_rate, shrunk_rate, low_80, high_80, effective_sample_size,
     confidence_level, prior_rate, prior_level (region / france), has_data (false: the
@@ -94,69 +211,215 @@
     with
 
     gp_cells as (
+        -- A région without exposure counts as none.
         select
             cell_id,
             group_id,
-            events,
-            exposure,
+            case when events >= 0 and exposure > 0 then 1 else 0 end as has_data,
+            case when events >= 0 and exposure > 0 then events else 0 end as events,
+            case when events >= 0 and exposure > 0 then exposure else 0 end as exposure,
+            case when region_exposure > 0 and region_events >= 0 then 1 else 0 end
+                as has_region,
             case
-                when region_exposure > 0 then region_events / region_exposure
-                else national_events / nullif(national_exposure, 0)
-            end as prior_rate,
-            case when region_exposure > 0 then 'region' else 'france' end as prior_level,
-            least(
-                0.8,
-                coalesce(
-                    exposure / nullif(region_exposure, 0),
-                    exposure / nullif(national_exposure, 0),
-                    0
-                )
-            ) as leverage
+                when region_exposure > 0 and region_events >= 0 then region_events else 0
+            end as region_events,
+            case
+                when region_exposure > 0 and region_events >= 0 then region_exposure else 0
+            end as region_exposure,
+            national_events,
+            national_exposure
         from {{ cells }}
+        where national_exposure > 0 and national_events >= 0
     ),
 
-    gp_dispersion as (
-        -- E[(y - E m)^2] = E m + E^2 cv^2 m^2 under a gamma prior with coefficient of
-        -- variation cv around the prior mean m; each cell weighs its exposure E. The
-        -- regional mean is estimated from the same cells: a residual is inflated by
-        -- 1 / (1 - h), h = the cell's share of its région's exposure (its leverage).
+    gp_regions as (
+        -- One row per région of a group with its sum of squared exposures (cells with data).
         select
             group_id,
-            greatest(
-                0.01,
-                sum(
-                    power(events - exposure * prior_rate, 2) / exposure / (1 - leverage)
-                    - prior_rate
-                )
-                / nullif(sum(exposure * power(prior_rate, 2)), 0)
-            ) as cv_squared
+            region_events,
+            region_exposure,
+            national_events,
+            national_exposure,
+            sum(exposure * exposure) as region_exposure_squares
         from gp_cells
-        where events is not null and exposure > 0 and prior_rate > 0
-        group by group_id
+        where has_region = 1
+        group by group_id, region_events, region_exposure, national_events, national_exposure
     ),
 
-    gp_posterior as (
+    gp_region_fit as (
+        -- Each région against the rest of France (Jeffreys: half an event added), for the
+        -- fit of the régions' spread.
+        select
+            group_id,
+            region_events,
+            region_exposure,
+            least(1.0, region_exposure_squares / (region_exposure * region_exposure))
+                as region_index,
+            (greatest(national_events - region_events, 0) + 0.5)
+            / (national_exposure - region_exposure) as rest_rate
+        from gp_regions
+        where national_exposure - region_exposure >= 1
+    ),
+
+    gp_region_first as (
+        select
+            *,
+            cast(null as {{ dbt.type_float() }}) as cell_concentration
+        from gp_region_fit
+    ),
+
+    {{ _gamma_region_likelihood('gp_spread_first', 'gp_region_first') }}
+
+    {{ _shrinkage_best_concentration('gp_spread_first', 'gp_cells') }}
+
+    gp_informed as (
+        -- What a cell's prior is made of. For the fit of c, the région and France without
+        -- the cell (rest_*, france_rate; all of France when the cell is all of it); for the
+        -- estimate, the whole région and France (pool_*), the same for every cell of the
+        -- région, with data or not.
         select
             gp_cells.cell_id,
+            gp_cells.group_id,
+            case when gp_cells.has_region = 1 then 'region' else 'france' end as prior_level,
+            gp_cells.has_data,
             gp_cells.events,
             gp_cells.exposure,
-            gp_cells.prior_rate,
-            gp_cells.prior_level,
-            case when gp_cells.exposure > 0 then gp_cells.events / gp_cells.exposure end
-                as raw_rate,
-            1.0 / coalesce(gp_dispersion.cv_squared, 0.01)
-            + case when gp_cells.exposure > 0 then coalesce(gp_cells.events, 0) else 0 end
-                as posterior_shape,
-            1.0 / (coalesce(gp_dispersion.cv_squared, 0.01) * gp_cells.prior_rate)
-            + case
-                when gp_cells.exposure > 0 and gp_cells.events is not null
-                    then gp_cells.exposure
-                else 0
-            end as posterior_rate
+            coalesce(
+                (greatest(gp_cells.national_events - gp_cells.events, 0) + 0.5)
+                / nullif(greatest(gp_cells.national_exposure - gp_cells.exposure, 0), 0),
+                (gp_cells.national_events + 0.5) / gp_cells.national_exposure
+            ) as france_rate,
+            greatest(gp_cells.region_exposure - gp_cells.exposure, 0) as rest_exposure,
+            greatest(gp_cells.region_events - gp_cells.events, 0)
+            / nullif(greatest(gp_cells.region_exposure - gp_cells.exposure, 0), 0)
+                as rest_rate,
+            least(
+                1.0,
+                greatest(
+                    coalesce(gp_regions.region_exposure_squares, 0)
+                    - gp_cells.exposure * gp_cells.exposure,
+                    0
+                )
+                / nullif(
+                    greatest(gp_cells.region_exposure - gp_cells.exposure, 0)
+                    * greatest(gp_cells.region_exposure - gp_cells.exposure, 0),
+                    0
+                )
+            ) as rest_index,
+            gp_cells.region_exposure as pool_exposure,
+            gp_cells.region_events / nullif(gp_cells.region_exposure, 0) as pool_rate,
+            least(
+                1.0,
+                coalesce(gp_regions.region_exposure_squares, 0)
+                / nullif(gp_cells.region_exposure * gp_cells.region_exposure, 0)
+            ) as pool_index,
+            (gp_cells.national_events + 0.5) / gp_cells.national_exposure as pool_france_rate
         from gp_cells
-        left join gp_dispersion
-            on gp_cells.group_id = gp_dispersion.group_id
-        where gp_cells.prior_rate > 0
+        left join gp_regions
+            on
+                gp_cells.group_id = gp_regions.group_id
+                and gp_cells.has_region = 1
+                and gp_cells.region_events = gp_regions.region_events
+                and gp_cells.region_exposure = gp_regions.region_exposure
+                and gp_cells.national_events = gp_regions.national_events
+                and gp_cells.national_exposure = gp_regions.national_exposure
+    ),
+
+    gp_fit_cells as (
+        select
+            gp_informed.group_id,
+            gp_informed.events,
+            gp_informed.exposure,
+            gp_informed.france_rate,
+            gp_informed.rest_exposure as pool_exposure,
+            gp_informed.rest_rate as pool_rate,
+            gp_informed.rest_index as pool_index,
+            gp_spread_first_best.concentration as region_concentration
+        from gp_informed
+        inner join gp_spread_first_best
+            on gp_informed.group_id = gp_spread_first_best.group_id
+        where gp_informed.has_data = 1
+    ),
+
+    gp_fit_grid as (
+        select
+            gp_fit_cells.*,
+            shrinkage_grid.concentration
+        from gp_fit_cells
+        cross join ({{ _shrinkage_grid() }}
+        ) as shrinkage_grid
+    ),
+
+    {{ _gamma_prior('gp_fit_prior', 'gp_fit_grid') }}
+
+    gp_likelihood as (
+        -- A cell's events are negative binomial: mean E m, shape the prior's.
+        select
+            group_id,
+            concentration,
+            sum(
+                {{ shrinkage_lgamma('events + prior_shape') }}
+                - {{ shrinkage_lgamma('prior_shape') }}
+                + prior_shape * ln(prior_shape / (prior_shape + exposure * prior_rate))
+                + events * ln(exposure * prior_rate / (prior_shape + exposure * prior_rate))
+            ) as log_likelihood
+        from gp_fit_prior
+        group by group_id, concentration
+    ),
+
+    {{ _shrinkage_best_concentration('gp', 'gp_cells') }}
+
+    gp_region_refit as (
+        select
+            gp_region_fit.group_id,
+            gp_region_fit.region_events,
+            gp_region_fit.region_exposure,
+            gp_region_fit.region_index,
+            gp_region_fit.rest_rate,
+            gp_best.concentration as cell_concentration
+        from gp_region_fit
+        inner join gp_best
+            on gp_region_fit.group_id = gp_best.group_id
+    ),
+
+    {{ _gamma_region_likelihood('gp_spread', 'gp_region_refit') }}
+
+    {{ _shrinkage_best_concentration('gp_spread', 'gp_cells') }}
+
+    gp_chosen as (
+        select
+            gp_informed.cell_id,
+            gp_informed.prior_level,
+            gp_informed.has_data,
+            gp_informed.events,
+            gp_informed.exposure,
+            gp_informed.pool_france_rate as france_rate,
+            gp_informed.pool_exposure,
+            gp_informed.pool_rate,
+            gp_informed.pool_index,
+            gp_best.concentration,
+            gp_spread_best.concentration as region_concentration
+        from gp_informed
+        inner join gp_best
+            on gp_informed.group_id = gp_best.group_id
+        inner join gp_spread_best
+            on gp_informed.group_id = gp_spread_best.group_id
+    ),
+
+    {{ _gamma_prior('gp_prior', 'gp_chosen') }}
+
+    gp_posterior as (
+        -- Conjugate update: Gamma(a + y, a / m + E).
+        select
+            cell_id,
+            prior_rate,
+            prior_level,
+            has_data,
+            case when has_data = 1 then events / exposure end as raw_rate,
+            events as effective_sample_size,
+            prior_shape + events as posterior_shape,
+            prior_shape / prior_rate + exposure as posterior_rate
+        from gp_prior
     )
 
     select
@@ -167,14 +430,107 @@
         {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.5) }} as shrunk_rate,
         {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.1) }} as low_80,
         {{ gamma_quantile('posterior_shape', 'posterior_rate', 0.9) }} as high_80,
-        case when raw_rate is not null then events else 0 end as effective_sample_size,
-        {{ confidence_level('case when raw_rate is not null then events else 0 end') }}
-            as confidence_level,
+        effective_sample_size,
+        {{ confidence_level('effective_sample_size') }} as confidence_level,
         prior_rate,
         prior_level,
         -- false when the cell has no data: the estimate is then the prior alone.
-        raw_rate is not null as has_data
+        has_data = 1 as has_data
     from gp_posterior
+{%- endmacro %}
+
+{#- CTE <name>_likelihood: per group and région concentration k (grid), the log-likelihood
+    of the régions' events around the rest of France's rate M, negative binomial with shape
+    k once events and exposure are divided by the design effect of the cells' own spread,
+    1 + M R H / c (c in column cell_concentration; 1 while it is NULL). Followed by a
+    comma. -#}
+{% macro _gamma_region_likelihood(name, source) -%}
+    {{ name }}_effective as (
+        select
+            {{ source }}.group_id,
+            shrinkage_grid.concentration,
+            {{ source }}.rest_rate,
+            {{ source }}.region_events / coalesce(
+                1.0 + {{ source }}.rest_rate * {{ source }}.region_exposure
+                * {{ source }}.region_index / {{ source }}.cell_concentration,
+                1.0
+            ) as events,
+            {{ source }}.region_exposure / coalesce(
+                1.0 + {{ source }}.rest_rate * {{ source }}.region_exposure
+                * {{ source }}.region_index / {{ source }}.cell_concentration,
+                1.0
+            ) as exposure
+        from {{ source }}
+        cross join ({{ _shrinkage_grid(0, 12, 2) }}
+        ) as shrinkage_grid
+    ),
+
+    {{ name }}_likelihood as (
+        select
+            group_id,
+            concentration,
+            sum(
+                {{ shrinkage_lgamma('events + concentration') }}
+                - {{ shrinkage_lgamma('concentration') }}
+                + concentration * ln(concentration / (concentration + exposure * rest_rate))
+                + events * ln(exposure * rest_rate / (concentration + exposure * rest_rate))
+            ) as log_likelihood
+        from {{ name }}_effective
+        group by group_id, concentration
+    ),
+{%- endmacro %}
+
+{#- CTE <name>: the rows of <source> with a cell's gamma prior, prior_rate m and prior_shape
+    a, for the cell concentration c (column concentration) and the régions'
+    k (region_concentration). The région's rate is r = pool_rate over pool_exposure R (H =
+    pool_index = sum E^2 / R^2 of its cells), with sampling variance V = M / R + H M^2 / c
+    at France's rate M (france_rate); the régions spread around M with variance T = M^2 / k.
+    So the région's mean is m = w r + (1 - w) M, w = T / (T + V) (0 when R = 0), known to
+    V* = w V (T when R = 0), and the cell's prior has the variance m^2 / c + V* (1 + 1 / c)
+    (law of total variance): a = m^2 / that. Followed by a comma. -#}
+{% macro _gamma_prior(name, source) -%}
+    {{ name }}_variances as (
+        select
+            {{ source }}.*,
+            {{ source }}.france_rate * {{ source }}.france_rate
+            / {{ source }}.region_concentration as spread_variance,
+            case
+                when {{ source }}.pool_exposure > 0
+                    then {{ source }}.france_rate / {{ source }}.pool_exposure
+                    + {{ source }}.pool_index * {{ source }}.france_rate
+                    * {{ source }}.france_rate / concentration
+            end as region_variance
+        from {{ source }}
+    ),
+
+    {{ name }}_means as (
+        select
+            *,
+            coalesce(spread_variance / (spread_variance + region_variance), 0) as region_weight
+        from {{ name }}_variances
+    ),
+
+    {{ name }}_rates as (
+        select
+            *,
+            region_weight * coalesce(pool_rate, 0) + (1.0 - region_weight) * france_rate
+                as prior_rate,
+            case
+                when region_variance is not null then region_weight * region_variance
+                else spread_variance
+            end as prior_rate_variance
+        from {{ name }}_means
+    ),
+
+    {{ name }} as (
+        select
+            *,
+            prior_rate * prior_rate / (
+                prior_rate * prior_rate / concentration
+                + prior_rate_variance * (1.0 + 1.0 / concentration)
+            ) as prior_shape
+        from {{ name }}_rates
+    ),
 {%- endmacro %}
 
 {#- Beta-binomial shrinkage of a share (events out of exposure trials). Same columns as
@@ -183,94 +539,227 @@
     with
 
     bb_cells as (
+        -- Events beyond the trials (rounding of estimated counts) count as the trials; a
+        -- région without trials counts as none.
         select
             cell_id,
             group_id,
-            events,
-            exposure,
+            case when exposure > 0 then events / exposure end as raw_share,
+            case when events >= 0 and exposure > 0 then 1 else 0 end as has_data,
             case
-                when region_exposure > 0 then region_events / region_exposure
-                else national_events / nullif(national_exposure, 0)
-            end as prior_share,
-            case when region_exposure > 0 then 'region' else 'france' end as prior_level,
+                when events > exposure and exposure > 0 then exposure
+                when events >= 0 and exposure > 0 then events
+                else 0
+            end as successes,
+            case when events >= 0 and exposure > 0 then exposure else 0 end as trials,
+            case when region_exposure > 0 and region_events >= 0 then 1 else 0 end
+                as has_region,
+            case
+                when not (region_exposure > 0 and region_events >= 0) then 0
+                when region_events > region_exposure then region_exposure
+                else region_events
+            end as region_successes,
+            case
+                when region_exposure > 0 and region_events >= 0 then region_exposure else 0
+            end as region_trials,
+            case
+                when national_events > national_exposure then national_exposure
+                else national_events
+            end as national_successes,
+            national_exposure as national_trials
+        from {{ cells }}
+        where national_exposure > 0 and national_events >= 0
+    ),
+
+    bb_regions as (
+        -- One row per région of a group with its sum of squared trials (the cells with data).
+        select
+            group_id,
+            region_successes,
+            region_trials,
+            national_successes,
+            national_trials,
+            sum(trials * trials) as region_trials_squares
+        from bb_cells
+        where has_region = 1
+        group by group_id, region_successes, region_trials, national_successes, national_trials
+    ),
+
+    bb_region_fit as (
+        -- Each région against the rest of France (Jeffreys: half a success and half a
+        -- failure added), for the fit of the régions' spread.
+        select
+            group_id,
+            region_successes,
+            region_trials,
+            least(1.0, region_trials_squares / (region_trials * region_trials)) as region_index,
+            (greatest(national_successes - region_successes, 0) + 0.5)
+            / (greatest(national_trials - region_trials, 0) + 1.0) as rest_share
+        from bb_regions
+        where national_trials - region_trials >= 1
+    ),
+
+    bb_region_first as (
+        select
+            *,
+            cast(null as {{ dbt.type_float() }}) as cell_concentration
+        from bb_region_fit
+    ),
+
+    {{ _beta_region_likelihood('bb_spread_first', 'bb_region_first') }}
+
+    {{ _shrinkage_best_concentration('bb_spread_first', 'bb_cells') }}
+
+    bb_informed as (
+        -- What a cell's prior is made of. For the fit of c, the région and France without
+        -- the cell (rest_*, france_share); for the estimate, the whole région and France
+        -- (pool_*), the same for every cell of the région, with data or not.
+        select
+            bb_cells.cell_id,
+            bb_cells.group_id,
+            case when bb_cells.has_region = 1 then 'region' else 'france' end as prior_level,
+            bb_cells.raw_share,
+            bb_cells.has_data,
+            bb_cells.successes,
+            bb_cells.trials,
+            (greatest(bb_cells.national_successes - bb_cells.successes, 0) + 0.5)
+            / (greatest(bb_cells.national_trials - bb_cells.trials, 0) + 1.0) as france_share,
+            greatest(bb_cells.region_trials - bb_cells.trials, 0) as rest_trials,
+            greatest(bb_cells.region_successes - bb_cells.successes, 0)
+            / nullif(greatest(bb_cells.region_trials - bb_cells.trials, 0), 0) as rest_share,
             least(
-                0.8,
-                coalesce(
-                    exposure / nullif(region_exposure, 0),
-                    exposure / nullif(national_exposure, 0),
+                1.0,
+                greatest(
+                    coalesce(bb_regions.region_trials_squares, 0)
+                    - bb_cells.trials * bb_cells.trials,
                     0
                 )
-            ) as leverage
-        from {{ cells }}
-    ),
-
-    bb_bounded as (
-        -- A prior mean of exactly 0 or 1 would make a degenerate beta.
-        select
-            cell_id,
-            group_id,
-            events,
-            exposure,
-            least(0.995, greatest(0.005, prior_share)) as prior_share,
-            prior_level,
-            leverage
-        from bb_cells
-        where prior_share is not null
-    ),
-
-    bb_dispersion as (
-        -- E[(x - n m)^2] = n m (1 - m) (1 + (n - 1) rho), rho = 1 / (concentration + 1);
-        -- residuals inflated by 1 / (1 - h) for the cell's leverage h, as for rates.
-        select
-            group_id,
-            least(
-                0.5,
-                greatest(
-                    0.002,
-                    sum(
-                        power(events - exposure * prior_share, 2) / (1 - leverage)
-                        - exposure * prior_share * (1 - prior_share)
-                    )
-                    / nullif(
-                        sum(exposure * (exposure - 1) * prior_share * (1 - prior_share)), 0
-                    )
+                / nullif(
+                    greatest(bb_cells.region_trials - bb_cells.trials, 0)
+                    * greatest(bb_cells.region_trials - bb_cells.trials, 0),
+                    0
                 )
-            ) as rho
-        from bb_bounded
-        where events is not null and exposure > 1
-        group by group_id
+            ) as rest_index,
+            bb_cells.region_trials as pool_trials,
+            bb_cells.region_successes / nullif(bb_cells.region_trials, 0) as pool_share,
+            least(
+                1.0,
+                coalesce(bb_regions.region_trials_squares, 0)
+                / nullif(bb_cells.region_trials * bb_cells.region_trials, 0)
+            ) as pool_index,
+            (bb_cells.national_successes + 0.5) / (bb_cells.national_trials + 1.0)
+                as pool_france_share
+        from bb_cells
+        left join bb_regions
+            on
+                bb_cells.group_id = bb_regions.group_id
+                and bb_cells.has_region = 1
+                and bb_cells.region_successes = bb_regions.region_successes
+                and bb_cells.region_trials = bb_regions.region_trials
+                and bb_cells.national_successes = bb_regions.national_successes
+                and bb_cells.national_trials = bb_regions.national_trials
     ),
+
+    bb_fit_cells as (
+        select
+            bb_informed.group_id,
+            bb_informed.successes,
+            bb_informed.trials,
+            bb_informed.france_share,
+            bb_informed.rest_trials as pool_trials,
+            bb_informed.rest_share as pool_share,
+            bb_informed.rest_index as pool_index,
+            bb_spread_first_best.concentration as region_concentration
+        from bb_informed
+        inner join bb_spread_first_best
+            on bb_informed.group_id = bb_spread_first_best.group_id
+        where bb_informed.has_data = 1
+    ),
+
+    bb_fit_grid as (
+        select
+            bb_fit_cells.*,
+            shrinkage_grid.concentration
+        from bb_fit_cells
+        cross join ({{ _shrinkage_grid() }}
+        ) as shrinkage_grid
+    ),
+
+    {{ _beta_prior('bb_fit_prior', 'bb_fit_grid') }}
+
+    bb_likelihood as (
+        -- A cell's successes are beta-binomial: its prior, n trials.
+        select
+            group_id,
+            concentration,
+            sum(
+                {{ shrinkage_lgamma('prior_concentration') }}
+                - {{ shrinkage_lgamma('trials + prior_concentration') }}
+                + {{ shrinkage_lgamma('successes + prior_share * prior_concentration') }}
+                - {{ shrinkage_lgamma('prior_share * prior_concentration') }}
+                + {{ shrinkage_lgamma(
+                    'trials - successes + (1.0 - prior_share) * prior_concentration'
+                ) }}
+                - {{ shrinkage_lgamma('(1.0 - prior_share) * prior_concentration') }}
+            ) as log_likelihood
+        from bb_fit_prior
+        group by group_id, concentration
+    ),
+
+    {{ _shrinkage_best_concentration('bb', 'bb_cells') }}
+
+    bb_region_refit as (
+        select
+            bb_region_fit.group_id,
+            bb_region_fit.region_successes,
+            bb_region_fit.region_trials,
+            bb_region_fit.region_index,
+            bb_region_fit.rest_share,
+            bb_best.concentration as cell_concentration
+        from bb_region_fit
+        inner join bb_best
+            on bb_region_fit.group_id = bb_best.group_id
+    ),
+
+    {{ _beta_region_likelihood('bb_spread', 'bb_region_refit') }}
+
+    {{ _shrinkage_best_concentration('bb_spread', 'bb_cells') }}
+
+    bb_chosen as (
+        select
+            bb_informed.cell_id,
+            bb_informed.prior_level,
+            bb_informed.raw_share,
+            bb_informed.has_data,
+            bb_informed.successes,
+            bb_informed.trials,
+            bb_informed.pool_france_share as france_share,
+            bb_informed.pool_trials,
+            bb_informed.pool_share,
+            bb_informed.pool_index,
+            bb_best.concentration,
+            bb_spread_best.concentration as region_concentration
+        from bb_informed
+        inner join bb_best
+            on bb_informed.group_id = bb_best.group_id
+        inner join bb_spread_best
+            on bb_informed.group_id = bb_spread_best.group_id
+    ),
+
+    {{ _beta_prior('bb_prior', 'bb_chosen') }}
 
     bb_posterior as (
-        select
-            bb_bounded.cell_id,
-            bb_bounded.events,
-            bb_bounded.exposure,
-            bb_bounded.prior_share,
-            bb_bounded.prior_level,
-            case when bb_bounded.exposure > 0 then bb_bounded.events / bb_bounded.exposure end
-                as raw_share,
-            (1.0 / coalesce(bb_dispersion.rho, 0.002) - 1.0) as concentration,
-            case
-                when bb_bounded.exposure > 0 and bb_bounded.events is not null then 1 else 0
-            end as has_data
-        from bb_bounded
-        left join bb_dispersion
-            on bb_bounded.group_id = bb_dispersion.group_id
-    ),
-
-    bb_parameters as (
+        -- Conjugate update: Beta(c' m + x, c' (1 - m) + n - x).
         select
             cell_id,
             raw_share,
             prior_share,
             prior_level,
             has_data,
-            case when has_data = 1 then exposure else 0 end as trials,
-            concentration * prior_share + has_data * coalesce(events, 0) as posterior_a,
-            concentration * (1 - prior_share)
-            + has_data * (coalesce(exposure, 0) - coalesce(events, 0)) as posterior_b
-        from bb_posterior
+            trials,
+            prior_concentration * prior_share + successes as posterior_a,
+            prior_concentration * (1.0 - prior_share) + trials - successes as posterior_b
+        from bb_prior
     )
 
     select
@@ -287,7 +776,112 @@
         prior_level,
         -- false when the cell has no data: the estimate is then the prior alone.
         has_data = 1 as has_data
-    from bb_parameters
+    from bb_posterior
+{%- endmacro %}
+
+{#- CTE <name>_likelihood: per group and région concentration k (grid), the log-likelihood
+    of the régions' successes around the rest of France's share M, beta-binomial with
+    concentration k once the trials are divided by the design effect of the cells'
+    own spread, (1 - rho) + rho R H (rho = 1 / (c + 1), c in column cell_concentration; 1
+    while it is NULL). Followed by a comma. -#}
+{% macro _beta_region_likelihood(name, source) -%}
+    {{ name }}_effective as (
+        select
+            {{ source }}.group_id,
+            shrinkage_grid.concentration,
+            {{ source }}.rest_share,
+            {{ source }}.region_successes / coalesce(
+                1.0 - 1.0 / ({{ source }}.cell_concentration + 1.0)
+                + {{ source }}.region_trials * {{ source }}.region_index
+                / ({{ source }}.cell_concentration + 1.0),
+                1.0
+            ) as successes,
+            {{ source }}.region_trials / coalesce(
+                1.0 - 1.0 / ({{ source }}.cell_concentration + 1.0)
+                + {{ source }}.region_trials * {{ source }}.region_index
+                / ({{ source }}.cell_concentration + 1.0),
+                1.0
+            ) as trials
+        from {{ source }}
+        cross join ({{ _shrinkage_grid(0, 12, 2) }}
+        ) as shrinkage_grid
+    ),
+
+    {{ name }}_likelihood as (
+        select
+            group_id,
+            concentration,
+            sum(
+                {{ shrinkage_lgamma('concentration') }}
+                - {{ shrinkage_lgamma('trials + concentration') }}
+                + {{ shrinkage_lgamma('successes + rest_share * concentration') }}
+                - {{ shrinkage_lgamma('rest_share * concentration') }}
+                + {{ shrinkage_lgamma('trials - successes + (1.0 - rest_share) * concentration') }}
+                - {{ shrinkage_lgamma('(1.0 - rest_share) * concentration') }}
+            ) as log_likelihood
+        from {{ name }}_effective
+        group by group_id, concentration
+    ),
+{%- endmacro %}
+
+{#- CTE <name>: the rows of <source> with a cell's beta prior, prior_share m and
+    prior_concentration c', for the cell concentration c (column concentration;
+    rho = 1 / (c + 1)) and the régions' k (region_concentration). The région's share
+    is r = pool_share over pool_trials R (H = pool_index = sum n^2 / R^2 of its cells), with
+    sampling variance V = M (1 - M) ((1 - rho) / R + rho H) at France's share M
+    (france_share); the régions spread around M with variance T = M (1 - M) / (k + 1). So
+    the région's mean is m = w r + (1 - w) M, w = T / (T + V) (0 when R = 0), known to
+    V* = w V (T when R = 0), and the cell's prior has the variance m (1 - m) rho +
+    V* (1 - rho) (law of total variance): 1 / (c' + 1) = rho + (1 - rho) V* / (m (1 - m)),
+    c' never below 0.01 (no beta holds more). Followed by a comma. -#}
+{% macro _beta_prior(name, source) -%}
+    {{ name }}_variances as (
+        select
+            {{ source }}.*,
+            {{ source }}.france_share * (1.0 - {{ source }}.france_share)
+            / ({{ source }}.region_concentration + 1.0) as spread_variance,
+            case
+                when {{ source }}.pool_trials > 0
+                    then {{ source }}.france_share * (1.0 - {{ source }}.france_share) * (
+                        (1.0 - 1.0 / (concentration + 1.0)) / {{ source }}.pool_trials
+                        + {{ source }}.pool_index / (concentration + 1.0)
+                    )
+            end as region_variance
+        from {{ source }}
+    ),
+
+    {{ name }}_means as (
+        select
+            *,
+            coalesce(spread_variance / (spread_variance + region_variance), 0) as region_weight
+        from {{ name }}_variances
+    ),
+
+    {{ name }}_shares as (
+        select
+            *,
+            region_weight * coalesce(pool_share, 0) + (1.0 - region_weight) * france_share
+                as prior_share,
+            case
+                when region_variance is not null then region_weight * region_variance
+                else spread_variance
+            end as prior_share_variance
+        from {{ name }}_means
+    ),
+
+    {{ name }} as (
+        select
+            *,
+            greatest(
+                0.01,
+                1.0 / (
+                    1.0 / (concentration + 1.0)
+                    + (1.0 - 1.0 / (concentration + 1.0)) * prior_share_variance
+                    / (prior_share * (1.0 - prior_share))
+                ) - 1.0
+            ) as prior_concentration
+        from {{ name }}_shares
+    ),
 {%- endmacro %}
 
 {#- A percentage from weighted sums, capped at 100 against floating drift; NULL stays NULL
