@@ -247,3 +247,21 @@ def test_a_damaged_new_vintage_is_not_served(tmp_path):
         assert store.snapshot().vintage == first
         time.sleep(0.02)
     assert store._failed == second and store.snapshot().vintage == first
+
+
+def test_the_duckdb_index_equals_the_line_by_line_one(exports):
+    import mmap
+
+    from assets.serving import files_store
+
+    latest = exports / "latest"
+    for spec in SERVED_TABLES:
+        path = latest / f"{spec.table}.jsonl"
+        schema = json.loads((latest / f"{spec.table}.schema.json").read_text())
+        keys, params = files_store._fields(spec, schema)
+        with path.open("rb") as handle:
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            fast = files_store._rows_from_duckdb(path, data, keys, params)
+            slow = files_store._rows_from_python(path, data, keys, params)
+        assert fast is not None
+        assert sorted(fast, key=repr) == sorted(slow, key=repr), spec.table

@@ -106,14 +106,82 @@ def etag_for(manifest: Mapping) -> str:
     return 'W/"' + hashlib.sha256(content.encode()).hexdigest()[:24] + '"'
 
 
-def _index_table(spec: ServedTable, path: Path) -> TableIndex:
-    with path.open("rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-    key_fields = [json_path(column)[0] for column in spec.key]
-    params = [f.param for f in spec.filters]
-    rows = []  # (key tuple, start, end, filter values)
-    start = 0
+def _fields(
+    spec: ServedTable, schema: dict
+) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+    """The key fields and the filter fields, each with whether the schema says integer."""
+    properties = schema.get("properties", {})
+
+    def is_integer(field: str) -> bool:
+        kind = properties.get(field, {}).get("type")
+        return "integer" in (kind if isinstance(kind, list) else [kind])
+
+    keys = [json_path(column)[0] for column in spec.key]
+    return [(k, is_integer(k)) for k in keys], [
+        (f.param, is_integer(f.param)) for f in spec.filters
+    ]
+
+
+def _rows_from_duckdb(path: Path, data, keys, params) -> list[tuple] | None:
+    """(key tuple, start, end, filter values) per line, key order, read by DuckDB (which
+    releases the GIL: a server indexing a new vintage keeps answering). None when the line
+    boundaries it implies do not fall on the file's own (then the caller parses lines)."""
+    import duckdb
+    import numpy as np
+
+    fields = [*keys, *params]
+    selects = [
+        f"try_cast(f[{n}] as bigint)" if integer else f"f[{n}]"
+        for n, (_, integer) in enumerate(fields, start=1)
+    ]
+    # One parse per record (a list of JSON paths); the paths are a parameter.
+    query = (
+        "select line, bytes"
+        + "".join(f", {select}" for select in selects)
+        + " from (select row_number() over () - 1 as line, strlen(json::varchar) as bytes, "
+        "json_extract_string(json, $paths) as f from read_json_objects($path, "
+        "format = 'newline_delimited', maximum_object_size = 268435456))"
+    )
+    values = {"path": str(path), "paths": ["$." + name for name, _ in fields]}
+    con = duckdb.connect()
+    try:
+        con.execute("set enable_progress_bar = false")
+        table = con.execute(query, values).fetchnumpy()
+    finally:
+        con.close()
+    names = list(table)
+    lines, lengths = table[names[0]], table[names[1]].astype(np.int64)
+    if len(lines) and not np.array_equal(lines, np.arange(len(lines))):
+        return None
+    ends = np.cumsum(lengths + 1) - 1
+    starts = ends - lengths
+    size = path.stat().st_size
+    if len(lengths) and int(ends[-1]) + 1 != size:
+        return None
+    data = np.frombuffer(data, dtype=np.uint8)
+    if len(lengths) and not (np.all(data[starts] == ord("{")) and np.all(data[ends] == 10)):
+        return None
+    key_columns = [table[n].tolist() for n in names[2 : 2 + len(keys)]]
+    filter_columns = [table[n].tolist() for n in names[2 + len(keys) :]]
+    for columns, fields in ((key_columns, keys), (filter_columns, params)):
+        for index, (_, integer) in enumerate(fields):
+            if integer:
+                columns[index] = [None if v is None else int(v) for v in columns[index]]
+    rows = list(
+        zip(
+            zip(*key_columns, strict=True),
+            starts.tolist(),
+            ends.tolist(),
+            zip(*filter_columns, strict=True) if filter_columns else [()] * len(lengths),
+            strict=True,
+        )
+    )
+    return rows
+
+
+def _rows_from_python(path: Path, data, keys, params) -> list[tuple]:
+    rows = []
+    start, size = 0, len(data)
     while start < size:
         end = data.find(b"\n", start)
         if end < 0:
@@ -125,13 +193,24 @@ def _index_table(spec: ServedTable, path: Path) -> TableIndex:
                 raise ExportError(f"{path}: byte {start}: not a JSON record: {exc}") from None
             rows.append(
                 (
-                    tuple(record.get(f) for f in key_fields),
+                    tuple(record.get(f) for f, _ in keys),
                     start,
                     end,
-                    [record.get(p) for p in params],
+                    tuple(record.get(p) for p, _ in params),
                 )
             )
         start = end + 1
+    return rows
+
+
+def _index_table(spec: ServedTable, path: Path, schema: dict) -> TableIndex:
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    keys, params = _fields(spec, schema)
+    rows = _rows_from_duckdb(path, data, keys, params) if size else []
+    if rows is None:
+        rows = _rows_from_python(path, data, keys, params)
     # Key order, the same as PostgreSQL's `order by` on the key (collation "C").
     rows.sort(key=lambda row: tuple(("" if v is None else v) for v in row[0]))
     by_key = {}
@@ -139,7 +218,7 @@ def _index_table(spec: ServedTable, path: Path) -> TableIndex:
         by_key = {row[0][0]: position for position, row in enumerate(rows)}
         if len(by_key) != len(rows):
             raise ExportError(f"{path}: {spec.key_field} is not unique")
-    columns = {p: [row[3][i] for row in rows] for i, p in enumerate(params)}
+    columns = {p: [row[3][i] for row in rows] for i, (p, _) in enumerate(params)}
     groups: dict[str, dict[object, list[int]]] = {}
     for param, values in columns.items():
         group = groups.setdefault(param, {})
@@ -167,9 +246,11 @@ def load_snapshot(vintage_dir: Path, *, verify: bool = True) -> Snapshot:
         entry = manifest["tables"].get(spec.table)
         if entry is None:
             continue
-        tables[spec.table] = _index_table(spec, vintage_dir / entry["files"]["jsonl"]["path"])
         schemas[spec.table] = orjson.loads(
             (vintage_dir / entry["files"]["schema"]["path"]).read_bytes()
+        )
+        tables[spec.table] = _index_table(
+            spec, vintage_dir / entry["files"]["jsonl"]["path"], schemas[spec.table]
         )
     return Snapshot(
         vintage=manifest["vintage"],
