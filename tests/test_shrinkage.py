@@ -10,6 +10,7 @@ dispersions and means). The corners are in tests/test_interval_coverage.py.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -86,11 +87,13 @@ def compiled_estimators(work_dir: Path) -> dict[str, str]:
         text = _compile(
             "{{ gamma_poisson_estimates('sim_rates') }}\n"
             + marker
-            + "\n{{ beta_binomial_estimates('sim_shares') }}",
+            + "\n{{ beta_binomial_estimates('sim_shares') }}\n"
+            + marker
+            + "\nselect x, {{ default__shrinkage_lgamma('x') }} as value from points",
             work_dir,
         )
-        gamma_sql, beta_sql = text.split(marker)
-        _COMPILED.update(gamma=gamma_sql, beta=beta_sql)
+        gamma_sql, beta_sql, lgamma_sql = text.split(marker)
+        _COMPILED.update(gamma=gamma_sql, beta=beta_sql, lgamma=lgamma_sql)
     return _COMPILED
 
 
@@ -192,3 +195,15 @@ def test_beta_binomial_intervals_cover_true_shares(compiled: dict[str, str]) -> 
     assert no_data["raw_rate"].isna().all()
     assert (no_data["confidence_level"] == "low").all()
     assert ((result["low_80"] >= 0) & (result["high_80"] <= 1)).all()
+
+
+def test_portable_lgamma_matches_the_engine_one(compiled: dict[str, str]) -> None:
+    """The default__ seam of shrinkage_lgamma (Stirling), for engines without lgamma."""
+    points = [1e-4, 0.03, 0.5, 1.0, 2.5, 7.0, 123.4, 1e6]
+    con = duckdb.connect()
+    try:
+        con.execute("create table points as select unnest(?::double[]) as x", [points])
+        for x, value in con.sql(compiled["lgamma"]).fetchall():
+            assert value == pytest.approx(math.lgamma(x), rel=1e-12, abs=1e-10)
+    finally:
+        con.close()
