@@ -182,3 +182,79 @@ def test_failed_pandas_baseline_is_reported_with_its_cause():
     assert "stopped: MemoryError in offers_trend after 300 s" in table
     assert not results["targets"][run.TARGETS["pandas_vs_e2e"]]
     assert results["ratios"]["pandas_vs_tremplin"] is None
+
+
+def _sorted_frame(frame, keys):
+    return frame.sort_values(keys).reset_index(drop=True)
+
+
+BASELINE_KEYS = {
+    "offers_per_jobseeker": ["rome_code", "departement_code", "quarter"],
+    "bmo_shares": ["annee", "metier_code", "departement_code"],
+    "offers_trend": ["rome_code", "departement_code", "month"],
+}
+
+
+def test_polars_baseline_gives_the_pandas_numbers(tiny_mirror):
+    from pandas.testing import assert_frame_equal
+
+    from pipelines.bench import pandas_baseline, polars_baseline
+
+    for name, build in polars_baseline.INDICATORS:
+        keys = BASELINE_KEYS[name]
+        expected = getattr(pandas_baseline, name)(tiny_mirror)
+        got = build(tiny_mirror).to_pandas()
+        assert sorted(got.columns) == sorted(expected.columns), name
+        assert len(got) > 0, name
+        assert_frame_equal(
+            _sorted_frame(got[list(expected.columns)], keys),
+            _sorted_frame(expected, keys),
+            check_dtype=False,
+        )
+
+
+def test_baselines_give_the_numbers_tremplin_parses(tiny_mirror, tmp_path):
+    """The offers per 10 job seekers of both baselines, from the values tremplin's own
+    parser lands in the raw layer (what the warehouse is built from)."""
+    import pandas as pd
+
+    from pipelines.bench import pandas_baseline, polars_baseline
+
+    marche = mt.parse(_land(sorted((tiny_mirror / mt.SLUG).glob("*.json.gz")), tmp_path, mt.SLUG))
+    raw = marche["indicators"].frame
+    totals = raw[
+        raw["indicator_code"].isin(["DE_1", "OFF_1"])
+        & (raw["territory_type"] == "DEP")
+        & raw["characteristic_type"].isna()
+    ]
+    by_indicator = {
+        code: {
+            (r.activity_code, r.territory_code, r.period_code): (
+                None if pd.isna(r.value) else float(r.value)
+            )
+            for r in totals[totals["indicator_code"] == code].itertuples()
+        }
+        for code in ("DE_1", "OFF_1")
+    }
+    seekers, offers = by_indicator["DE_1"], by_indicator["OFF_1"]
+    expected = {
+        key: 10 * offers[key] / seekers[key]
+        if seekers[key] and seekers[key] > 0 and offers[key] is not None
+        else None
+        for key in seekers.keys() & offers.keys()
+    }
+    assert expected
+    for frame in (
+        pandas_baseline.offers_per_jobseeker(tiny_mirror),
+        polars_baseline.offers_per_jobseeker(tiny_mirror).to_pandas(),
+    ):
+        got = {
+            (r.rome_code, r.departement_code, r.quarter): r.offers_per_10_jobseekers
+            for r in frame.itertuples()
+        }
+        assert got.keys() == expected.keys()
+        for key, ratio in expected.items():
+            if ratio is None:
+                assert got[key] is None or got[key] != got[key], key  # missing stays missing
+            else:
+                assert got[key] == pytest.approx(ratio), key

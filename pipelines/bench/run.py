@@ -1,4 +1,5 @@
-"""`make bench`: the read floor, tremplin end to end and a pandas baseline on one mirror.
+"""`make bench`: the read floor, tremplin end to end and the pandas and polars baselines on
+one mirror.
 
 All three read the same generated inputs, in one invocation, so the ratios compare like
 with like on this machine:
@@ -10,8 +11,9 @@ with like on this machine:
    command again on unchanged inputs (the no-op re-run). Per-step durations come from the
    run's Dagster event log; memory is the resident size of the whole process tree
    (tremplin + dbt), sampled from /proc every 0.2 s, so every stage gets its own peak;
-3. the pandas baseline (`pipelines.bench.pandas_baseline`) as a subprocess, measured the
-   same way.
+3. the pandas baseline (`pipelines.bench.pandas_baseline`) and the polars one
+   (`pipelines.bench.polars_baseline`, lazy queries collected by the streaming engine), each
+   as a subprocess under the same memory cap, measured the same way.
 
 Figures go to `bench/results/<scale>-<git sha>-<UTC timestamp>.json` and a table.
 """
@@ -345,30 +347,35 @@ def per_step(steps: list[dict]) -> list[dict]:
 
 
 def run_pandas(mirror: Path, work: Path) -> dict:
+    return run_baseline("pandas", mirror, work)
+
+
+def run_baseline(kind: str, mirror: Path, work: Path) -> dict:
+    """`pipelines.bench.<kind>_baseline` (pandas or polars) under the memory cap."""
     command = [
         sys.executable,
         "-m",
-        "pipelines.bench.pandas_baseline",
+        f"pipelines.bench.{kind}_baseline",
         "--mirror",
         str(mirror),
         "--out",
-        str(work / "pandas"),
+        str(work / kind),
     ]
     cap = pandas_memory_cap()
     settle()
-    measured = measure(command, {**os.environ}, work / "pandas.log", memory_cap=cap)
+    measured = measure(command, {**os.environ}, work / f"{kind}.log", memory_cap=cap)
     result = {
         "seconds": round(measured.seconds, 2),
         "peak_rss_mb": round(measured.peak_rss / 2**20),
         "memory_cap_mb": round(cap / 2**20),
         "ok": measured.returncode == 0,
     }
-    summary = work / "pandas" / "summary.json"
+    summary = work / kind / "summary.json"
     if summary.exists():
         result.update(json.loads(summary.read_text()))
     if not result["ok"]:
         result["error"] = pandas_failure(measured, result.get("failed"), cap)
-        print(f"bench: pandas baseline FAILED: {result['error']}", flush=True)
+        print(f"bench: {kind} baseline FAILED: {result['error']}", flush=True)
     return result
 
 
@@ -395,11 +402,17 @@ def ratios(results: dict) -> dict:
     pandas = (
         results.get("pandas", {}).get("seconds") if results.get("pandas", {}).get("ok") else None
     )
-    return {
+    polars = (
+        results.get("polars", {}).get("seconds") if results.get("polars", {}).get("ok") else None
+    )
+    figures = {
         "tremplin_vs_read_floor": round(e2e / floor, 2) if floor else None,
         "tremplin_minus_3x_floor_s": round(e2e - 3 * floor, 2),
         "pandas_vs_tremplin": round(pandas / e2e, 2) if pandas and e2e else None,
     }
+    if "polars" in results:
+        figures["polars_vs_tremplin"] = round(polars / e2e, 2) if polars and e2e else None
+    return figures
 
 
 def targets(results: dict) -> dict:
@@ -455,6 +468,13 @@ def format_table(results: dict) -> str:
         p = results["pandas"]
         row(
             "pandas baseline" + ("" if p.get("ok") else " (FAILED)"), p["seconds"], p["peak_rss_mb"]
+        )
+        if not p.get("ok"):
+            lines.append(f"  stopped: {p.get('error', 'unknown')}")
+    if "polars" in results:
+        p = results["polars"]
+        row(
+            "polars baseline" + ("" if p.get("ok") else " (FAILED)"), p["seconds"], p["peak_rss_mb"]
         )
         if not p.get("ok"):
             lines.append(f"  stopped: {p.get('error', 'unknown')}")
@@ -540,7 +560,12 @@ def time_explain(env: dict, explained=EXPLAINED) -> dict:
 
 
 def benchmark(
-    scale: str, *, out_root: Path = DEFAULT_OUT, regenerate: bool = False, pandas: bool = True
+    scale: str,
+    *,
+    out_root: Path = DEFAULT_OUT,
+    regenerate: bool = False,
+    pandas: bool = True,
+    polars: bool = True,
 ) -> dict:
     mirror = out_root / scale
     if regenerate or not (mirror / COMPLETE_MARKER).exists():
@@ -570,6 +595,9 @@ def benchmark(
         if pandas:
             print(f"bench {scale}: pandas baseline ...", flush=True)
             results["pandas"] = run_pandas(mirror, work)
+        if polars:
+            print(f"bench {scale}: polars baseline ...", flush=True)
+            results["polars"] = run_baseline("polars", mirror, work)
     results["ratios"] = ratios(results)
     results["targets"] = targets(results)
     return results
@@ -594,6 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", choices=SCALES, default="medium")
     parser.add_argument("--regenerate", action="store_true", help="rewrite the inputs first")
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
+    parser.add_argument("--no-polars", action="store_true", help="skip the polars baseline")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument(
         "--explain-only",
@@ -611,7 +640,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{call['table']:<18} {call['key']:<9} {call['field']:<40} {shown}")
         print(f"max wall {timing['max_wall_s']} s, max explain {timing['max_explain_s']} s")
         return 0 if timing["ok"] else 1
-    results = benchmark(args.scale, regenerate=args.regenerate, pandas=not args.no_pandas)
+    results = benchmark(
+        args.scale,
+        regenerate=args.regenerate,
+        pandas=not args.no_pandas,
+        polars=not args.no_polars,
+    )
     path = write_results(results, args.results_dir)
     print()
     print(format_table(results))
