@@ -130,8 +130,14 @@ def notify(url: str, record: dict, timeout_s: float = WEBHOOK_TIMEOUT_S) -> bool
 def record_and_notify(settings: Settings, record: dict, log: Any = None) -> bool:
     """Write the failure record, then notify the webhook when one is configured."""
     log = log or logger
-    append_record(settings.failures_log, record)
-    log.error("%s (recorded in %s)", summary(record), settings.failures_log)
+    try:
+        append_record(settings.failures_log, record)
+    except OSError as exc:  # e.g. the disk is full: the failure itself must still be told
+        log.error(
+            "%s (not recorded in %s: %s)", summary(record), settings.failures_log, exc.strerror
+        )
+    else:
+        log.error("%s (recorded in %s)", summary(record), settings.failures_log)
     if settings.alert_webhook:
         return notify(settings.alert_webhook, record)
     return False

@@ -112,6 +112,37 @@ class _ConsoleWarnings(logging.Handler):
         self.console.warn(f"  {record.levelname.lower()}: {message}")
 
 
+class _RunLog(io.TextIOWrapper):
+    """The run's log file, written on a best-effort basis: when the disk is full, a line
+    that cannot be written is dropped (and `lost` says why) instead of turning every
+    `print` of the run into an exception that hides the run's own error."""
+
+    lost: OSError | None = None
+
+    def __init__(self, path: Path):
+        super().__init__(path.open("ab"), encoding="utf-8", errors="replace", line_buffering=True)
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except OSError as exc:
+            self.lost = self.lost or exc
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            self.lost = self.lost or exc
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:
+            self.lost = self.lost or exc
+            self.buffer.raw.close()
+
+
 @contextmanager
 def quiet_run(log_path: Path | None) -> Iterator[Console]:
     """Point stdout and stderr (descriptors and Python streams) at `log_path` for the block.
@@ -129,7 +160,7 @@ def quiet_run(log_path: Path | None) -> Iterator[Console]:
     saved_streams = (sys.stdout, sys.stderr)
     root = logging.getLogger()
     handler = _ConsoleWarnings(console)
-    with log_path.open("a", buffering=1, encoding="utf-8", errors="replace") as log:
+    with _RunLog(log_path) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         sys.stdout = sys.stderr = log

@@ -32,6 +32,7 @@ from types import ModuleType
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from assets.foundation.files import fsync_dir
 from assets.foundation.fingerprint import (
     canonical,
     code_digest,
@@ -317,7 +318,11 @@ def build_source_assets(
         events = []
         published: dict[str, dict] = {}
         with _publication_lock(settings.raw_dir, slug):
+            staged: dict[str, Path] = {}
             if publish:
+                # Every table is written under a temporary name first: a disk that fills
+                # up now fails the run before any published table was replaced.
+                staged = _stage_all(slug, module.TABLES, parsed, settings.raw_dir)
                 # From the first replaced file on, the old record no longer describes what
                 # is published: forget it until the whole publication is in place.
                 remove_record(record_path)
@@ -327,7 +332,7 @@ def build_source_assets(
                 key = dg.AssetKey([slug, table])
                 target = raw_path(settings.raw_dir, slug, table, item.partition)
                 if publish:
-                    path = _publish(item, target)
+                    path = _move_into_place(staged[table], target)
                     published[table] = {
                         "path": str(path.relative_to(settings.raw_dir)),
                         **(stat_of(path) or {}),
@@ -337,7 +342,18 @@ def build_source_assets(
                     }
                 elif not report.success:
                     rejected = rejected_path(settings.raw_dir, slug, table, item.partition)
-                    path = _publish(item, rejected)
+                    try:
+                        path = _publish(item, rejected)
+                    except OSError as exc:  # kept for inspection only: the check still fails
+                        path = rejected
+                        _discard(item)
+                        context.log.warning(
+                            "%s: the rejected table %s could not be kept at %s: %s",
+                            slug,
+                            table,
+                            rejected,
+                            exc.strerror or exc,
+                        )
                     context.log.error(report.describe())
                 else:
                     path = target
@@ -414,6 +430,54 @@ def _publish(item, target):
         os.replace(item.path, target)  # staged beside raw: same disk, atomic
         return target
     return write_parquet_atomically(item.frame, target)
+
+
+class RawPublicationError(RuntimeError):
+    """The raw tables of a source could not be written; the published ones are unchanged."""
+
+
+def _stage_all(slug: str, tables, parsed: dict, raw_dir: Path) -> dict[str, Path]:
+    """Each table's bytes complete on disk, beside its target, before any rename."""
+    staged: dict[str, Path] = {}
+    try:
+        for table in tables:
+            item = parsed[table]
+            target = raw_path(raw_dir, slug, table, item.partition)
+            staged[table] = _stage(item, target)
+    except OSError as exc:
+        for table, path in staged.items():
+            if not isinstance(parsed[table], StagedTable):
+                path.unlink(missing_ok=True)
+        for item in parsed.values():
+            _discard(item)
+        where = exc.filename or raw_dir / slug
+        raise RawPublicationError(
+            f"{slug}: cannot write the raw tables ({where}: {exc.strerror or exc}); "
+            f"nothing was published, the last validated tables stay in place"
+        ) from exc
+    return staged
+
+
+def _stage(item, target: Path) -> Path:
+    if isinstance(item, StagedTable):
+        return Path(item.path)  # already written beside raw (same disk)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        item.frame.to_parquet(tmp, index=False)
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _move_into_place(staged: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+    fsync_dir(target.parent)
+    return target
 
 
 def _discard(item) -> None:

@@ -68,7 +68,14 @@ def decode_text(data: bytes, *, slug: str, file_name: str) -> str:
             file_name,
             exc.start,
         )
-        return data.decode("cp1252", errors="strict")
+        try:
+            return data.decode("cp1252", errors="strict")
+        except UnicodeDecodeError as cp_exc:
+            raise ParseError(
+                f"{slug}: {file_name} is neither UTF-8 (byte {exc.start}) nor Windows-1252 "
+                f"text (byte 0x{data[cp_exc.start]:02x} at {cp_exc.start}); expected UTF-8 or "
+                "Windows-1252 text"
+            ) from cp_exc
 
 
 def read_csv_text(text: str, *, slug: str, file_name: str, sep: str = ",") -> pd.DataFrame:

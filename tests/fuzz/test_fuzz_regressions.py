@@ -1,0 +1,58 @@
+"""What the fuzzer found, each named after its mutant, replayed through the real path.
+
+Every test replays a mutant `make fuzz` reported as a failure (its operations are the
+replay syntax of `tests/fuzz/run.py --replay`) and checks that it is now refused with the
+project's error naming the source and the file, or accepted with a table that meets its
+contract.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fuzz_harness import MIRROR, SourceBench, source_modules
+from fuzz_mutants import load_model, mutate, parse_ops
+
+from assets.ingest.raw import ParseError, decode_text
+
+pytestmark = pytest.mark.fuzz
+
+
+@pytest.fixture(scope="module")
+def benches():
+    made: dict[str, SourceBench] = {}
+
+    def bench(slug: str) -> SourceBench:
+        if slug not in made:
+            made[slug] = SourceBench(next(m for m in source_modules() if m.SPEC.slug == slug))
+        return made[slug]
+
+    yield bench
+    for made_bench in made.values():
+        made_bench.close()
+
+
+def replay(benches, slug: str, file_name: str, ops: str):
+    model = load_model(MIRROR / slug / file_name)
+    return benches(slug).run(file_name, mutate(model, parse_ops(ops)))
+
+
+def test_mutant_reencode_mac_roman_is_refused_naming_the_file(benches):
+    """fap225_rome.csv re-encoded in Mac Roman: neither UTF-8 nor Windows-1252 (byte 0x8f
+    is undefined there); decoding raised a bare UnicodeDecodeError."""
+    verdict = replay(benches, "dares_fap", "fap225_rome.csv", "reencode(29609,140331,149)")
+    assert verdict.outcome == "rejected", verdict
+    assert "neither UTF-8" in verdict.message and "fap225_rome.csv" in verdict.message
+
+
+def test_mutant_insert_bytes_undefined_in_windows_1252_is_refused(benches):
+    """Junk bytes inserted into a CSV (0x81, 0x8d, 0x8f, 0x90, 0x9d have no Windows-1252
+    character): refused naming the file, not a UnicodeDecodeError."""
+    verdict = replay(
+        benches,
+        "dares_fap",
+        "Intitulés_FAP2021.csv",
+        "insert_bytes(416,10369,10369) insert_bytes(21421,21421,10369)",
+    )
+    assert verdict.outcome in ("rejected", "accepted"), verdict
+    with pytest.raises(ParseError, match=r"dares_fap: x\.csv is neither UTF-8"):
+        decode_text(b"code\n\x81\x8d\n", slug="dares_fap", file_name="x.csv")
