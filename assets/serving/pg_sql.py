@@ -113,7 +113,8 @@ READ_VIEWS = sql.SQL(
 )
 RETENTION_LOCK_TIMEOUT = sql.SQL("set local lock_timeout = {ms}")
 
-# The API's reads: one statement each, naming the `vintage` view first.
+# The API's reads: one statement each, naming the `vintage` view first. A page turns only
+# its own records into text (the rows skipped by the offset are never detoasted).
 READ_META = sql.SQL(
     "select vintage, content_sha256, created_at, manifest::text, schemas::text from {view}"
 ).format(view=sql.Identifier(READ_SCHEMA, META_VIEW))
@@ -124,7 +125,7 @@ READ_RECORD = sql.SQL(
 )
 READ_PAGE = sql.SQL(
     "with v as (select vintage, content_sha256 from {meta}) "
-    "select v.vintage, v.content_sha256, p.record from v left join lateral "
-    "(select t.record::text as record from {table} t {where} order by {order} "
+    "select v.vintage, v.content_sha256, p.record::text from v left join lateral "
+    "(select t.record from {table} t {where} order by {order} "
     "limit %s offset %s) p on true"
 )

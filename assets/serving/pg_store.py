@@ -8,6 +8,7 @@ and re-read when a statement reports another vintage (or after `META_TTL_S`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Mapping
@@ -44,36 +45,71 @@ class Meta:
 class PostgresStore:
     backend = "postgres"
 
-    def __init__(self, dsn: str, *, min_size: int = 4, max_size: int = 8) -> None:
-        from psycopg_pool import AsyncConnectionPool
-
-        self.pool = AsyncConnectionPool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            open=False,
-            kwargs={"autocommit": True},
-            timeout=10,
-        )
+    def __init__(self, dsn: str, *, connections: int = 4) -> None:
+        self.dsn = dsn
+        self.size = connections
+        # Idle (connection, cursor) pairs: a cursor kept per connection costs half of a
+        # `connection.execute`, which makes a new cursor each time.
+        self._idle: asyncio.LifoQueue | None = None
         self._meta: Meta | None = None
         self._checked = 0.0
         self._statements: dict[tuple, sql.Composed] = {}
 
     async def open(self) -> Meta:
-        await self.pool.open(wait=True, timeout=30)
+        self._idle = asyncio.LifoQueue()
+        for _ in range(self.size):
+            self._idle.put_nowait(None)  # connected on first use
         return await self._refresh()
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self._idle is None:
+            return
+        while not self._idle.empty():
+            pair = self._idle.get_nowait()
+            if pair is not None:
+                await pair[0].close()
+
+    async def _execute(self, statement, values=None) -> list[tuple]:
+        """Run one statement on an idle connection (opened when needed); a connection that
+        failed is dropped and the next use opens a new one."""
+        import psycopg
+
+        if self._idle is None:
+            raise StoreUnavailableError("PostgreSQL store not opened")
+        pair = await self._idle.get()
+        try:
+            if pair is None or pair[0].closed:
+                con = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=10
+                )
+                pair = (con, con.cursor())
+            cursor = pair[1]
+            await cursor.execute(statement, values, prepare=values is not None)
+            rows = await cursor.fetchall()
+        except psycopg.errors.UndefinedTable:
+            self._idle.put_nowait(pair)
+            raise
+        except psycopg.Error as exc:
+            if pair is not None:
+                await pair[0].close()
+            self._idle.put_nowait(None)
+            raise StoreUnavailableError(f"PostgreSQL: {exc}".strip()) from None
+        except BaseException:
+            if pair is not None:
+                await pair[0].close()
+            self._idle.put_nowait(None)
+            raise
+        self._idle.put_nowait(pair)
+        return rows
 
     async def _refresh(self) -> Meta:
         import psycopg
 
         try:
-            async with self.pool.connection() as con:
-                row = await (await con.execute(q.READ_META)).fetchone()
-        except psycopg.Error as exc:
-            raise StoreUnavailableError(f"PostgreSQL: {exc}".strip()) from None
+            rows = await self._execute(q.READ_META)
+        except psycopg.errors.UndefinedTable:
+            rows = []
+        row = rows[0] if rows else None
         if row is None:
             raise StoreUnavailableError("PostgreSQL: no vintage published (`tremplin publish`)")
         vintage, _sha, _created, manifest_text, schemas_text = row
@@ -130,12 +166,9 @@ class PostgresStore:
         import psycopg
 
         try:
-            async with self.pool.connection() as con:
-                return await (await con.execute(statement, values, prepare=True)).fetchall()
-        except psycopg.errors.UndefinedTable:
+            return await self._execute(statement, values)
+        except psycopg.errors.UndefinedTable:  # the table is not in this vintage
             return []
-        except psycopg.Error as exc:
-            raise StoreUnavailableError(f"PostgreSQL: {exc}".strip()) from None
 
     async def record(self, table: str, key: str) -> tuple[Meta, bytes | None, bool]:
         rows = await self._fetch(self._statement(table, ("__key__",)), [key])
