@@ -98,6 +98,15 @@ def read_csv_text(text: str, *, slug: str, file_name: str, sep: str = ",") -> pd
 
 
 def add_provenance(frame: pd.DataFrame, landed: LandedFile) -> pd.DataFrame:
+    """The landed file's provenance on every row; a table whose headers name one column
+    twice (`Zone` and `zone `, once normalised) is refused: no table can hold both."""
+    names = [str(c) for c in frame.columns]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise ParseError(
+            f"{landed.slug}: {landed.file_name} names the column(s) {twice} more than once "
+            "(headers compared in snake_case); expected each column once"
+        )
     frame = frame.copy()
     frame["_source_file"] = landed.file_name
     frame["_source_url"] = landed.upstream_url or landed.url

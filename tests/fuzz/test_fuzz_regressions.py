@@ -56,3 +56,29 @@ def test_mutant_insert_bytes_undefined_in_windows_1252_is_refused(benches):
     assert verdict.outcome in ("rejected", "accepted"), verdict
     with pytest.raises(ParseError, match=r"dares_fap: x\.csv is neither UTF-8"):
         decode_text(b"code\n\x81\x8d\n", slug="dares_fap", file_name="x.csv")
+
+
+def test_mutant_json_rename_key_to_an_existing_column_is_refused(benches):
+    """A key of departements.json renamed so that, in snake_case, it is another column's
+    name (`zone` twice): the frame had duplicate columns and Parquet refused to write it
+    (ValueError) instead of the parser refusing the file."""
+    verdict = replay(
+        benches,
+        "etalab_decoupage_administratif",
+        "departements.json",
+        "json_rename_key(145,983,28665) json_rename_key(37773,2063,645441) "
+        "json_rename_key(466,395459,71089)",
+    )
+    assert verdict.outcome == "rejected", verdict
+    assert "more than once" in verdict.message and "departements.json" in verdict.message
+
+
+def test_mutant_json_rename_key_upper_case_is_refused(benches):
+    verdict = replay(
+        benches,
+        "etalab_decoupage_administratif",
+        "regions.json",
+        "json_rename_key(1601,34298,318889)",
+    )
+    assert verdict.outcome == "rejected", verdict
+    assert "regions.json" in verdict.message
