@@ -16,6 +16,7 @@ from pathlib import Path
 from assets.dbt_manifest import ModelDoc, load_models
 from assets.export.json_shape import json_path
 from assets.export.lineage import annotate_models, load_field_lineage
+from assets.export.precision import DECIMALS, decimals_for
 from assets.export.sql import split_relation
 from assets.export.tables import EXPORT_TABLES
 
@@ -29,9 +30,10 @@ HEADER = """# Exported diagnostic tables
 
 Every export vintage (`warehouse/exports/<vintage>/`, `latest` for the published one) holds,
 per table, `<table>.parquet` (flat snake_case columns, what analysts query),
-`<table>.jsonl` (one camelCase nested record per line, what the product's API serves) and
-`<table>.schema.json` (the JSON Schema every JSONL record was validated against), plus
-`manifest.json` (row counts, sha256 of every file, sources, package versions, synthetic flag).
+`<table>.jsonl` (one camelCase nested record per line, what the product's API serves; also
+gzipped as `<table>.jsonl.gz`) and `<table>.schema.json` (the JSON Schema of the JSONL
+records, checked on a sample of them), plus `manifest.json` (row counts, sha256 of every
+file, sources, package versions, synthetic flag).
 
 Conventions:
 
@@ -44,6 +46,8 @@ Conventions:
   the cell had no data) or `unknown`; each level field lists, in backticks, exactly the
   values its SQL can give (a test reads them from the SQL by the column lineage);
 - `synthetic` is true when any input of the row is synthetic (generated mirror data);
+- numbers are rounded to the `decimals` shown (declared once per field in
+  `assets/export/precision.py`, `x-decimals` in the JSON Schema), in Parquet and JSON Lines;
 - each field ends with its sources, computed from the dbt graph and column lineage, and
   says when one of them is synthetic in the embedded mirror.
 """
@@ -57,13 +61,29 @@ def _cell(text: str | None) -> str:
     return "`".join(parts)
 
 
+def _decimals(column: str) -> str:
+    """The declared decimals of a column, or of the number fields of its list of structs."""
+    own = decimals_for(column)
+    if own is not None:
+        return str(own)
+    prefix = f"{column}[]."
+    return ", ".join(
+        f"`{json_path(key[len(prefix) :])[0]}`: {value}"
+        for key, value in DECIMALS.items()
+        if key.startswith(prefix)
+    )
+
+
 def _table_section(name: str, relation: str, model: ModelDoc) -> list[str]:
     meta_keys = [k for k in META_KEYS if any(k in c.meta for c in model.columns.values())]
+    decimals = {c: _decimals(c) for c in model.columns}
     lines = [f"## `{name}`", "", f"dbt model `{relation}`; files `{name}.parquet`, "
              f"`{name}.jsonl`, `{name}.schema.json`.", ""]  # fmt: skip
     if model.description:
         lines += [_cell(model.description), ""]
     header = ["JSON field", "Parquet column", "type", "description", *meta_keys]
+    if any(decimals.values()):
+        header.append("decimals")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for column in model.columns.values():
@@ -74,6 +94,8 @@ def _table_section(name: str, relation: str, model: ModelDoc) -> list[str]:
             _cell(column.description) or "**undocumented**",
             *(_cell(column.meta.get(k)) for k in meta_keys),
         ]
+        if any(decimals.values()):
+            cells.append(decimals[column.name])
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
