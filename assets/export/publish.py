@@ -8,8 +8,9 @@ the publication gate is passed in); the rules it keeps:
 
 - the warehouse is opened read-only, so an export never competes with dbt for the writer lock
   longer than it takes to read;
-- every JSON record is checked against the published schema before anything becomes visible,
-  so the product can trust the schema;
+- the JSON records are written by DuckDB from the same types the published schema is derived
+  from, and a sample of them is checked against it before anything becomes visible, so the
+  product can trust the schema;
 - a vintage directory is complete and verified before it gets its final name, and `latest`
   moves with one `os.replace` of a symlink: a reader sees the old export or the new one, never
   a mix, and a failed run leaves the previous export byte-identical;
