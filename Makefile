@@ -55,6 +55,14 @@ test-browser: setup browser
 test-faults: setup
 	$(BIN)/python -m pytest -m faults
 
+# Publisher mutants of every mirror file through landing, parse and contract (docs/TESTING.md).
+# MUTANTS=10000 by default; SEED=… replays a run; JOBS=… worker processes (one source each).
+.PHONY: fuzz
+MUTANTS ?= 10000
+JOBS ?= 2
+fuzz: setup
+	$(BIN)/python tests/fuzz/run.py --mutants $(MUTANTS) --jobs $(JOBS) $(if $(SEED),--seed $(SEED),)
+
 # `exec`: the shell becomes `tremplin dev`, which resets SIGINT/SIGTERM (ignored when make
 # was started in the background) and becomes `dagster dev`: a SIGTERM stops the UI and daemon.
 DEV_PORT ?= 3000
