@@ -73,11 +73,11 @@ def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float], size) ->
     return np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]), size))
 
 
-def simulate(corner: Corner, seed: int = SEED) -> pd.DataFrame:
-    """GROUPS_PER_CORNER groups of `corner`, one row per cell and per probe."""
+def simulate(corner: Corner, groups: int = GROUPS_PER_CORNER, seed: int = SEED) -> pd.DataFrame:
+    """`groups` groups of `corner`, one row per cell and per probe."""
     rng = np.random.default_rng([seed, CORNERS.index(corner)])
     beta = corner.family == "beta"
-    groups, regions = GROUPS_PER_CORNER, len(REGION_SIZES)
+    regions = len(REGION_SIZES)
     mean = _log_uniform(rng, corner.mean, groups)
     concentration = _log_uniform(rng, corner.concentration, groups)
     noise = rng.normal(0, REGION_SPREAD, (groups, regions))
@@ -239,3 +239,14 @@ def test_data_never_widens_the_prior_interval(estimates) -> None:
     wider = cells.loc[width > prior_width * (1 + 1e-9)]
     shown = ["cell_id", "events", "exposure", "low_80", "high_80", "prior_low_80"]
     assert wider.empty, wider[[*shown, "prior_high_80"]]
+
+
+@pytest.mark.parametrize("corner", [CORNERS[0], CORNERS[5]], ids=lambda c: c.family)
+def test_a_group_without_national_totals_leans_on_its_regions(compiled, corner) -> None:
+    frame = simulate(corner, groups=4)
+    unpublished = frame["group"] == 0
+    frame.loc[unpublished, ["national_events", "national_exposure"]] = np.nan
+    table = "sim_shares" if corner.family == "beta" else "sim_rates"
+    result = run_estimates(compiled[corner.family], table, frame)
+    assert result[["shrunk_rate", "low_80", "high_80"]].notna().all().all()
+    assert (result.loc[unpublished, "prior_level"] == "region").all()

@@ -135,10 +135,10 @@
     )
 {%- endmacro %}
 
-{#- The dispersions tried: 10^(j / 10) for j = -15 .. 60 (0.03 .. 10^6) for the cells of a
+{#- The dispersions tried: 10^(j / 5) for j = -8 .. 30 (0.025 .. 10^6) for the cells of a
     région around its mean, 10^(j / 2) for j = 0 .. 12 (1 .. 10^6) for the régions around
     France. -#}
-{% macro _shrinkage_grid(first=-15, last=60, step=10) -%}
+{% macro _shrinkage_grid(first=-8, last=30, step=5) -%}
     {%- for j in range(first, last + 1) %}
     select {{ 10 ** (j / step) }} as concentration{% if not loop.last %} union all{% endif %}
     {%- endfor %}
@@ -227,10 +227,19 @@
             case
                 when region_exposure > 0 and region_events >= 0 then region_exposure else 0
             end as region_exposure,
-            national_events,
-            national_exposure
+            -- France's totals, else (not published) the région's.
+            case
+                when national_exposure > 0 and national_events >= 0 then national_events
+                else region_events
+            end as national_events,
+            case
+                when national_exposure > 0 and national_events >= 0 then national_exposure
+                else region_exposure
+            end as national_exposure
         from {{ cells }}
-        where national_exposure > 0 and national_events >= 0
+        where
+            (national_exposure > 0 and national_events >= 0)
+            or (region_exposure > 0 and region_events >= 0)
     ),
 
     gp_regions as (
@@ -556,20 +565,34 @@
             case when region_exposure > 0 and region_events >= 0 then 1 else 0 end
                 as has_region,
             case
-                when not (region_exposure > 0 and region_events >= 0) then 0
-                when region_events > region_exposure then region_exposure
-                else region_events
+                when region_exposure > 0 and region_events >= 0
+                    then case
+                        when region_events > region_exposure then region_exposure
+                        else region_events
+                    end
+                else 0
             end as region_successes,
             case
                 when region_exposure > 0 and region_events >= 0 then region_exposure else 0
             end as region_trials,
+            -- France's totals, else (not published) the région's.
             case
-                when national_events > national_exposure then national_exposure
-                else national_events
+                when national_exposure > 0 and national_events >= 0
+                    then case
+                        when national_events > national_exposure then national_exposure
+                        else national_events
+                    end
+                when region_events > region_exposure then region_exposure
+                else region_events
             end as national_successes,
-            national_exposure as national_trials
+            case
+                when national_exposure > 0 and national_events >= 0 then national_exposure
+                else region_exposure
+            end as national_trials
         from {{ cells }}
-        where national_exposure > 0 and national_events >= 0
+        where
+            (national_exposure > 0 and national_events >= 0)
+            or (region_exposure > 0 and region_events >= 0)
     ),
 
     bb_regions as (
