@@ -6,6 +6,7 @@ only writer and works on a copy (see `pipelines.dbt.building_copy`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -48,7 +49,10 @@ def connect_confined(settings: Settings | None = None):
     settings = settings or get_settings()
     con = connect_readonly(settings)
     raw = settings.raw_dir
-    allowed = sorted({f"{raw}/", f"{raw.resolve()}/"})
+    # The staging views name their files relative to the warehouse file's folder (`raw/...`,
+    # resolved through file_search_path): that prefix, as written, is allowed too.
+    relative = os.path.relpath(raw, settings.duckdb_path.parent)
+    allowed = sorted({f"{raw}/", f"{raw.resolve()}/", f"{relative}/"})
     try:
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")

@@ -119,15 +119,15 @@ def test_tables_and_columns_carry_their_descriptions(env):
     try:
         commented, columns = con.sql(
             "select count(comment), count(*) from duckdb_columns() where schema_name = 'main'"
-        ).fetchone()
+        ).fetchall()[0]
         tables = con.sql(
             "select count(*) from duckdb_tables() where schema_name = 'main' and comment "
             "is not null"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         comment = con.sql(
             "select comment from duckdb_columns() where table_name = 'dim_departement' "
             "and column_name = 'departement_code'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     finally:
         con.close()
     assert commented >= 300 and commented >= columns // 2, (commented, columns)
@@ -163,7 +163,7 @@ def test_a_copied_warehouse_is_queried_elsewhere(env, tmp_path, monkeypatch):
     # A plain DuckDB client started in the warehouse folder reads the views too.
     monkeypatch.chdir(copy)
     with duckdb.connect("warehouse.duckdb", read_only=True) as plain:
-        assert plain.sql(query).fetchone()[0] > 50_000
+        assert plain.sql(query).fetchall()[0][0] > 50_000
 
 
 def test_sql_writes_csv_json_and_parquet(env, tmp_path, capsys):
@@ -180,7 +180,7 @@ def test_sql_writes_csv_json_and_parquet(env, tmp_path, capsys):
     assert records[0] == {"departement_code": "01", "name": "Ain"}
     target = tmp_path / "departements.parquet"
     assert cli.main(["sql", "select * from dim_departement", "--output", str(target)]) == 0
-    assert duckdb.sql(f"select count(*) from '{target}'").fetchone()[0] == 101
+    assert duckdb.sql(f"select count(*) from '{target}'").fetchall()[0][0] == 101
     assert cli.main(["sql", query, "--format", "parquet"]) == 2  # parquet needs --output
     assert "--output" in capsys.readouterr().err
 

@@ -1,3 +1,6 @@
+-- Reads several models: Dagster shows it as a check of the one it vouches for.
+{{ config(meta={'dagster': {'ref': {'name': 'int_job_classification__bmo_to_rome'}}}) }}
+
 -- Every (métier, fiche) link of the BMO bridge is in DARES's crosswalk: the fiche descends
 -- from a ROME v3 code that the crosswalk assigns to the métier (FAP341 family, or a FAP341
 -- child of a FAP228 métier), or, for FAP-2009 métiers, that the FAP-2009 table lists.

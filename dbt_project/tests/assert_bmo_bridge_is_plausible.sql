@@ -1,3 +1,6 @@
+-- Reads several models: Dagster shows it as a check of the one it vouches for.
+{{ config(meta={'dagster': {'ref': {'name': 'int_job_classification__bmo_to_rome'}}}) }}
+
 -- For métiers a reader can judge (seeds/bmo_expected_top_fiches.csv), the fiche that gets
 -- the largest share of the métier's projects is the expected one. Returns the métiers where
 -- it is not, with the fiche that came first instead.

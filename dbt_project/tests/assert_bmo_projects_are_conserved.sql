@@ -1,3 +1,6 @@
+-- Reads several models: Dagster shows it as a check of the one it vouches for.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_hiring_needs'}}}) }}
+
 -- Bridging métiers to fiches neither creates nor loses projects: per survey year, the
 -- projects of fct_hiring_needs add up to those of the BMO cells it reads (cells of the
 -- départements of dim_departement; the collectivité 978 is left out of both). Returns the

@@ -1,3 +1,6 @@
+-- Reads several models: Dagster shows it as a check of the one it vouches for.
+{{ config(meta={'dagster': {'ref': {'name': 'diag_hiring_headlines'}}}) }}
+
 -- The BMO headlines tremplin publishes agree with the publisher's own (seeds/
 -- bmo_published_headlines.csv, each row citing its publication) within the row's
 -- tolerance: a relative one for project counts, in points for shares. Returns the rows

@@ -1,3 +1,6 @@
+-- Reads several models: Dagster shows it as a check of the one it vouches for.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_unemployment'}}}) }}
+
 -- The unemployment rates tremplin publishes equal INSEE's own headline for the quarter
 -- (seeds/insee_published_unemployment.csv), within the row's tolerance. Returns the rows
 -- that differ, or that the warehouse lacks.
