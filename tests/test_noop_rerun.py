@@ -24,7 +24,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster._core.definitions.job_definition import JobDefinition
 from diag_warehouse import make_warehouse, run_sql
 
 from assets.export import writing
@@ -231,21 +230,24 @@ def run(
     monkeypatch, warehouse: Path, mirror: Path = MIRROR, args: tuple[str, ...] = ("run",)
 ) -> Outcome:
     """`tremplin run`, keeping the Dagster results of the runs it makes."""
-    outcome = Outcome(code=-1)
-    original = JobDefinition.execute_in_process
+    import pipelines.launch
 
-    def keep(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
+    outcome = Outcome(code=-1)
+    original = pipelines.launch.execute_job
+
+    def keep(*args, **kwargs):
+        result = original(*args, **kwargs)
         outcome.results.append(result)
         return result
 
-    monkeypatch.setattr(JobDefinition, "execute_in_process", keep)
+    # The CLI runs every job through pipelines.launch.execute_job.
+    monkeypatch.setattr(pipelines.launch, "execute_job", keep)
     monkeypatch.setenv("TREMPLIN_WAREHOUSE_DIR", str(warehouse))
     monkeypatch.setenv("TREMPLIN_MIRROR", str(mirror))
     for name in ("TREMPLIN_DUCKDB_PATH", "TREMPLIN_MODE", "DAGSTER_HOME"):
         monkeypatch.delenv(name, raising=False)
     outcome.code = cli.main(list(args))
-    monkeypatch.setattr(JobDefinition, "execute_in_process", original)
+    monkeypatch.setattr(pipelines.launch, "execute_job", original)
     return outcome
 
 
