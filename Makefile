@@ -63,6 +63,13 @@ JOBS ?= 2
 fuzz: setup
 	$(BIN)/python tests/fuzz/run.py --mutants $(MUTANTS) --jobs $(JOBS) $(if $(SEED),--seed $(SEED),)
 
+# Scheduled refreshes in a row with random faults, then a clean run compared with a
+# fault-free build (tests/soak/soak.py; docs/RELIABILITY.md). N runs; SEED=… replays.
+.PHONY: soak
+N ?= 10
+soak: setup
+	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),)
+
 # `exec`: the shell becomes `tremplin dev`, which resets SIGINT/SIGTERM (ignored when make
 # was started in the background) and becomes `dagster dev`: a SIGTERM stops the UI and daemon.
 DEV_PORT ?= 3000

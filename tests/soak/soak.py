@@ -1,0 +1,236 @@
+"""`make soak N=…`: scheduled refreshes in a row, with faults arriving at random.
+
+    python tests/soak/soak.py --runs N [--seed S] [--workdir DIR]
+
+A private warehouse refreshes N times (`tremplin run`, as the schedule does) from a copy of
+the embedded mirror that changes between runs (the geography publication revised: a
+département renamed and renamed back). Before each run one fault is drawn:
+
+* `none`: a plain run;
+* `corrupt_file`: the mirror serves a truncated `departements.json` for that run;
+* `kill9`: the run's process group gets SIGKILL after a random delay;
+* `concurrent`: two runs start at once;
+* `reader`: an analyst's read-write DuckDB session holds the warehouse during the run.
+
+(Network faults need the live mode against a loopback server; they are covered by the
+fault suite, not drawn here.) After every run the invariants are checked: `latest`
+verifies against its manifest, every published vintage verifies, every landed file still
+has the bytes it landed with, the warehouse opens and holds its dimensions. Once the runs
+are over, a last run without faults must publish what the final clean mirror implies:
+the same content digest as a fault-free build of that mirror in a fresh warehouse.
+
+The report gives runs, faults per kind, run outcomes, violations (must be 0) and the
+seed that replays the sequence of faults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+MIRROR = PROJECT / "warehouse" / "mirror"
+GEO = "etalab_decoupage_administratif"
+FAULTS = ("none", "corrupt_file", "kill9", "concurrent", "reader")
+RUN_TIMEOUT_S = 1800
+
+
+def tremplin(warehouse: Path, mirror: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "TREMPLIN_WAREHOUSE_DIR": str(warehouse), "TREMPLIN_MIRROR": str(mirror)}
+    env.pop("DAGSTER_HOME", None)
+    exe = Path(sys.executable).with_name("tremplin")
+    with log.open("a") as out:
+        return subprocess.Popen(
+            [str(exe), "run"], env=env, stdout=out, stderr=out, start_new_session=True
+        )
+
+
+def revise(mirror: Path, version: int) -> None:
+    """The geography publication as revised `version` times (even: the original)."""
+    records = json.loads((MIRROR / GEO / "departements.json").read_bytes())
+    if version % 2:
+        records[0]["nom"] = f"{records[0]['nom']} (révision {version})"
+    (mirror / GEO / "departements.json").write_text(json.dumps(records, ensure_ascii=False))
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Invariants:
+    def __init__(self, warehouse: Path):
+        self.warehouse = warehouse
+        self.landed: dict[str, str] = {}
+        self.violations: list[str] = []
+
+    def check(self, label: str, killed: bool = False) -> None:
+        """`killed`: a run was just SIGKILLed; the temporary file of a copy it was making
+        may still be there (hidden, swept by the next run) and is not a violation yet."""
+        from assets.export.vintages import verify_export
+
+        found = []
+        exports = self.warehouse / "exports"
+        latest = exports / "latest"
+        if latest.exists():
+            try:
+                verify_export(latest)
+            except Exception as exc:  # noqa: BLE001 - any failure is a violation
+                found.append(f"latest does not verify: {exc}")
+        for vintage in sorted(exports.iterdir()) if exports.is_dir() else ():
+            if vintage.name.startswith(".") or vintage.is_symlink() or not vintage.is_dir():
+                continue
+            try:
+                verify_export(vintage)
+            except Exception as exc:  # noqa: BLE001
+                found.append(f"vintage {vintage.name} does not verify: {exc}")
+        landing = self.warehouse / "landing"
+        for path in sorted(landing.rglob("*")) if landing.is_dir() else ():
+            if not path.is_file() or path.name.endswith(".json"):
+                continue
+            if path.name.startswith("."):
+                if not killed:
+                    found.append(f"partial file left in landing: {path}")
+                continue
+            digest = sha(path)
+            if self.landed.setdefault(str(path), digest) != digest:
+                found.append(f"landed file changed: {path}")
+        db = self.warehouse / "warehouse.duckdb"
+        if db.exists():
+            import duckdb
+
+            try:
+                with duckdb.connect(str(db), read_only=True) as con:
+                    rows = con.sql("select count(*) from dim_departement").fetchone()[0]
+                if rows != 101:
+                    found.append(f"warehouse holds {rows} départements")
+            except Exception as exc:  # noqa: BLE001
+                found.append(f"warehouse does not open: {exc}")
+        self.violations += [f"after {label}: {v}" for v in found]
+
+
+def run_with_fault(fault: str, rng: random.Random, warehouse: Path, mirror: Path, log: Path):
+    """Run one refresh under `fault`; returns the exit codes of the runs started."""
+    if fault == "corrupt_file":
+        target = mirror / GEO / "departements.json"
+        clean = target.read_bytes()
+        target.write_bytes(clean[: len(clean) // 3])
+        try:
+            return [tremplin(warehouse, mirror, log).wait(RUN_TIMEOUT_S)]
+        finally:
+            target.write_bytes(clean)
+    if fault == "kill9":
+        process = tremplin(warehouse, mirror, log)
+        delay = rng.uniform(1.0, 60.0)
+        try:
+            return [process.wait(delay)]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return [-9]
+    if fault == "concurrent":
+        first, second = tremplin(warehouse, mirror, log), tremplin(warehouse, mirror, log)
+        return [first.wait(RUN_TIMEOUT_S), second.wait(RUN_TIMEOUT_S)]
+    if fault == "reader":
+        code = (
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "con.sql('select count(*) from dim_departement').fetchall(); "
+            "print('open', flush=True); time.sleep(3600)"
+        )
+        db = warehouse / "warehouse.duckdb"
+        reader = None
+        if db.exists():
+            reader = subprocess.Popen(
+                [sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE, text=True
+            )
+            reader.stdout.readline()
+        try:
+            return [tremplin(warehouse, mirror, log).wait(RUN_TIMEOUT_S)]
+        finally:
+            if reader is not None:
+                reader.kill()
+                reader.wait()
+    return [tremplin(warehouse, mirror, log).wait(RUN_TIMEOUT_S)]
+
+
+def content_digest(warehouse: Path) -> str | None:
+    manifest = warehouse / "exports" / "latest" / "manifest.json"
+    if not manifest.exists():
+        return None
+    return json.loads(manifest.read_text())["content_sha256"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4))
+    rng = random.Random(seed)
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="tremplin-soak-"))
+    warehouse, mirror, log = root / "warehouse", root / "mirror", root / "runs.log"
+    shutil.copytree(MIRROR, mirror)
+    print(f"soak: {args.runs} runs, seed {seed}, work in {root} (run output: {log})")
+    started = time.monotonic()
+    invariants = Invariants(warehouse)
+    faults: Counter = Counter()
+    outcomes: Counter = Counter()
+    version = 0
+    for index in range(1, args.runs + 1):
+        if rng.random() < 0.5:
+            version += 1
+            revise(mirror, version)
+        fault = rng.choice(FAULTS)
+        faults[fault] += 1
+        t0 = time.monotonic()
+        codes = run_with_fault(fault, rng, warehouse, mirror, log)
+        for code in codes:
+            outcomes["ok" if code == 0 else ("killed" if code == -9 else "failed")] += 1
+        if fault in ("none", "reader", "concurrent") and any(c != 0 for c in codes):
+            invariants.violations.append(f"run {index} ({fault}) failed: exit codes {codes}")
+        invariants.check(f"run {index} ({fault})", killed=-9 in codes)
+        print(
+            f"  run {index:>3}: fault {fault:<12} exit {codes} in {time.monotonic() - t0:.0f} s,"
+            f" mirror revision {version}, violations so far {len(invariants.violations)}",
+            flush=True,
+        )
+    # Faults stop: the next run publishes what the clean mirror implies.
+    final = tremplin(warehouse, mirror, log).wait(RUN_TIMEOUT_S)
+    invariants.check("the final clean run")
+    if final != 0:
+        invariants.violations.append(f"the final clean run failed (exit {final})")
+    fresh = root / "fault-free"
+    if tremplin(fresh, mirror, log).wait(RUN_TIMEOUT_S) != 0:
+        invariants.violations.append("the fault-free build failed")
+    ours, reference = content_digest(warehouse), content_digest(fresh)
+    if ours != reference:
+        invariants.violations.append(
+            f"final export content {ours} differs from the fault-free build's {reference}"
+        )
+    seconds = time.monotonic() - started
+    print(f"\n{args.runs} runs (+ a final clean run and a fault-free build) in {seconds:.0f} s")
+    print("faults: " + ", ".join(f"{k} {faults[k]}" for k in FAULTS))
+    print("runs:   " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    print(f"final export content {ours} (fault-free build: {reference})")
+    print(f"violations: {len(invariants.violations)}")
+    for violation in invariants.violations:
+        print(f"  - {violation}")
+    print(f"seed {seed}: replay with make soak N={args.runs} SEED={seed}")
+    if not invariants.violations and args.workdir is None:
+        shutil.rmtree(root, ignore_errors=True)
+    return 1 if invariants.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
