@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-faults test-browser browser dev bench bench-api serve postgres-server lint docs manifest clean setup
+.PHONY: run test test-faults test-spark test-browser browser dev bench bench-api serve postgres-server lint docs manifest clean setup
 
 setup: $(STAMP) dbt_project/target/manifest.json $(DAGSTER_HOME)/dagster.yaml
 
@@ -69,6 +69,10 @@ fuzz: setup
 N ?= 10
 soak: setup
 	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),)
+
+# The dbt project on Spark against DuckDB (tests/test_spark_parity.py; Java 17 from the machine).
+test-spark: setup
+	$(BIN)/python -m pytest -m spark -p no:xdist
 
 # `exec`: the shell becomes `tremplin dev`, which resets SIGINT/SIGTERM (ignored when make
 # was started in the background) and becomes `dagster dev`: a SIGTERM stops the UI and daemon.

@@ -5,8 +5,9 @@ used (logit-normal, Wilson-Hilferty) break when a Beta parameter is below 1, whi
 exactly the small-cell corner shrinkage is for; scipy's inverse regularised incomplete
 beta and gamma functions are exact there. `register` puts them on a connection: dbt does
 it on each of its connections through the plugin in `assets/dbt_udfs.py`, tests and
-analysts call it directly. Another engine
-brings its own through the `adapter.dispatch` seam of `macros/shrinkage.sql`.
+analysts call it directly. On Spark the same numpy functions are registered as pandas
+UDFs on dbt's session (`assets/dbt_spark.py`); the `adapter.dispatch` seam of
+`macros/shrinkage.sql` names them on both engines.
 
 The functions are vectorised (Arrow batches in, one scipy call per batch) and return NULL
 for NULL or invalid input, so a cell without data stays NULL rather than failing a build.
@@ -34,17 +35,28 @@ def _result(values: np.ndarray) -> pa.Array:
     return pa.array(values, mask=~np.isfinite(values), type=pa.float64())
 
 
+def beta_quantile_values(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """p-quantile of Beta(a, b) on float arrays; NaN where undefined. Both engines' SQL
+    functions call this one (DuckDB here, Spark in `assets.dbt_spark`)."""
+    with np.errstate(all="ignore"):
+        return scipy.special.betaincinv(a, b, p)
+
+
+def gamma_quantile_values(shape: np.ndarray, rate: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """p-quantile of Gamma(shape, rate) (rate = 1 / scale) on float arrays; NaN where
+    undefined."""
+    with np.errstate(all="ignore"):
+        return scipy.special.gammaincinv(shape, p) / rate
+
+
 def beta_quantile(a: Any, b: Any, p: Any) -> pa.Array:
     """p-quantile of Beta(a, b)."""
-    with np.errstate(all="ignore"):
-        return _result(scipy.special.betaincinv(_as_float(a), _as_float(b), _as_float(p)))
+    return _result(beta_quantile_values(_as_float(a), _as_float(b), _as_float(p)))
 
 
 def gamma_quantile(shape: Any, rate: Any, p: Any) -> pa.Array:
     """p-quantile of Gamma(shape, rate) (rate = 1 / scale)."""
-    with np.errstate(all="ignore"):
-        values = scipy.special.gammaincinv(_as_float(shape), _as_float(p)) / _as_float(rate)
-    return _result(values)
+    return _result(gamma_quantile_values(_as_float(shape), _as_float(rate), _as_float(p)))
 
 
 def register(connection: duckdb.DuckDBPyConnection) -> None:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from assets.foundation.settings import DBT_PROJECT_DIR, PROJECT_ROOT, get_settings
+from assets.foundation.settings import DBT_PROJECT_DIR, ENGINES, PROJECT_ROOT, get_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Exit code of `tremplin run|export` when the publication gate held the new export: the data
@@ -837,6 +837,12 @@ def parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="rebuild the incremental models from every period (dbt --full-refresh)",
             )
+            cmd.add_argument(
+                "--engine",
+                choices=ENGINES,
+                help="the engine dbt builds on: duckdb (default) or spark (dbt-spark, local "
+                "pyspark session; sets TREMPLIN_ENGINE)",
+            )
     sql = sub.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=40, help="rows shown as a table")
@@ -936,6 +942,9 @@ def _main(argv: list[str] | None) -> int:
     logging.getLogger("dagster.builtin").propagate = False
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if getattr(args, "engine", None):
+        # Read by get_settings() wherever the job runs (this process or Dagster's).
+        os.environ["TREMPLIN_ENGINE"] = args.engine
     if args.command in JOBS:
         return run_job(
             args.command,

@@ -46,6 +46,7 @@ from assets.foundation.fingerprint import (
     write_record,
 )
 from assets.foundation.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
+from pipelines.spark_engine import load_spark_tables
 
 WAREHOUSE_POOL = "warehouse"
 BUILD_RECORD_KIND = "dbt_build"
@@ -75,7 +76,7 @@ def dbt_env(settings: Settings, duckdb_path: Path | None = None) -> dict[str, st
     """
     warehouse_dir = settings.duckdb_path.parent
     raw_dir = str(settings.raw_dir)
-    if os.environ.get("TREMPLIN_ENGINE", "duckdb") == "duckdb":
+    if settings.engine == "duckdb":
         raw_dir = os.path.relpath(settings.raw_dir, warehouse_dir)
     return {
         "TREMPLIN_DUCKDB_PATH": str(duckdb_path or settings.duckdb_path),
@@ -83,8 +84,27 @@ def dbt_env(settings: Settings, duckdb_path: Path | None = None) -> dict[str, st
         "TREMPLIN_RAW_DIR": raw_dir,
         "TREMPLIN_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
         "TREMPLIN_DBT_ORDERED_THREADS": str(settings.dbt_ordered_threads),
+        # Target `spark` only: its metastore and tables (never the working directory).
+        "TREMPLIN_SPARK_DIR": str(settings.spark_dir),
+        "SPARK_LOCAL_IP": "127.0.0.1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+# profiles.yml target of each engine (assets/foundation/settings.py ENGINES).
+ENGINE_TARGETS = {"duckdb": "dev", "spark": "spark"}
+
+
+def spark_dbt_resource() -> DbtCliResource:
+    """dbt on the `spark` target, through `tremplin-dbt`: the dbt command line with the
+    exact quantile functions registered on dbt-spark's session (assets/dbt_spark.py)."""
+    executable = Path(sys.executable).with_name("tremplin-dbt")
+    return DbtCliResource(
+        project_dir=dbt_project(),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=str(executable) if executable.exists() else "tremplin-dbt",
+        target=ENGINE_TARGETS["spark"],
+    )
 
 
 def dbt_executable() -> str:
@@ -276,9 +296,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
                 return
             remove_record(record_path)
             checks: list[dict] = []
+            spark = settings.engine == "spark"
+            runner = spark_dbt_resource() if spark else dbt
             with _building_copy(duckdb_path) as tmp, patched_environ(dbt_env(settings, tmp)):
                 command = ["build", "--full-refresh"] if config.full_refresh else ["build"]
-                invocation = dbt.cli(command, context=context)
+                invocation = runner.cli(command, context=context)
                 try:
                     for event in _dagster_events(invocation, context):
                         if isinstance(event, dg.AssetCheckResult):
@@ -286,6 +308,14 @@ def build_dbt_assets() -> dg.AssetsDefinition:
                         yield event
                 finally:
                     prune_invocation_dirs(Path(invocation.target_path))
+                if spark:
+                    # The warehouse file becomes the Spark build: its tables, read from the
+                    # Parquet Spark wrote, for the exports and `tremplin sql`.
+                    tmp.unlink(missing_ok=True)
+                    tables = load_spark_tables(tmp, settings.spark_dir)
+                    context.log.info(
+                        "%d Spark tables loaded from %s", len(tables), settings.spark_dir
+                    )
             # The copy has replaced the warehouse: record what it was built from, with the
             # file's size and mtime so a replaced or restored warehouse is rebuilt.
             if fingerprint is not None:
@@ -439,6 +469,8 @@ def dbt_fingerprint(settings: Settings, identity: dict) -> str:
             "raw": raw_files_state(settings.raw_dir),
             "project": dbt_project_digest(DBT_PROJECT_DIR),
             **identity,
+            # Named only when not the default, so DuckDB builds keep their fingerprints.
+            **({"engine": settings.engine} if settings.engine != "duckdb" else {}),
         }
     )
 

@@ -15,6 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # assets/foundation/settings
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 MODES = ("mirror", "live")
+ENGINES = ("duckdb", "spark")  # dbt targets `dev` (DuckDB) and `spark` (docs/DESIGN.md)
 DEFAULT_AUTOMATION_FILE = PROJECT_ROOT / "deploy" / "automation.yaml"
 AUTOMATION_KEYS = {"schedule", "enabled", "max_age_hours", "probe_every_minutes"}
 
@@ -69,6 +70,14 @@ class Settings:
     publish_keep: int = 3
     api_dsn: str | None = None
     api_cache_max_age: int = 300
+    # The engine dbt builds on: "duckdb" (the default, one machine) or "spark".
+    engine: str = "duckdb"
+    spark_dir_override: Path | None = None
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's metastore (Derby) and table files, under the warehouse dir."""
+        return self.spark_dir_override or self.warehouse_dir / "spark"
 
     @property
     def landing_dir(self) -> Path:
@@ -139,6 +148,10 @@ def get_settings() -> Settings:
     TREMPLIN_API_DSN        PostgreSQL the API reads (`tremplin serve`); unset: the export
                             files (`exports/latest`)
     TREMPLIN_API_MAX_AGE    Cache-Control max-age of the API's answers, seconds (default 300)
+    TREMPLIN_ENGINE         engine of `dbt build`: "duckdb" (default) or "spark" (dbt-spark,
+                            local pyspark session; `tremplin build --engine spark`)
+    TREMPLIN_SPARK_DIR      Spark's Derby metastore and Parquet tables (default: <warehouse
+                            dir>/spark)
     """
     warehouse_dir = _path("TREMPLIN_WAREHOUSE_DIR", PROJECT_ROOT / "warehouse")
     mode = os.environ.get("TREMPLIN_MODE", "mirror").strip().lower() or "mirror"
@@ -165,7 +178,20 @@ def get_settings() -> Settings:
         publish_keep=_positive_int("TREMPLIN_PUBLISH_KEEP", default=3),
         api_dsn=os.environ.get("TREMPLIN_API_DSN", "").strip() or None,
         api_cache_max_age=_positive_int("TREMPLIN_API_MAX_AGE", default=300),
+        engine=_engine(),
+        spark_dir_override=(
+            _path("TREMPLIN_SPARK_DIR", PROJECT_ROOT)
+            if os.environ.get("TREMPLIN_SPARK_DIR", "").strip()
+            else None
+        ),
     )
+
+
+def _engine() -> str:
+    engine = os.environ.get("TREMPLIN_ENGINE", "").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise ValueError(f"TREMPLIN_ENGINE must be one of {ENGINES}, got {engine!r}")
+    return engine
 
 
 def _positive_int(name: str, *, default: int) -> int:

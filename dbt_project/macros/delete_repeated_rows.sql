@@ -15,6 +15,23 @@
         ~ "in the model on " ~ adapter.type()) }}
 {%- endmacro %}
 
+{#- Spark's Parquet tables have no DELETE, and a table cannot be overwritten from itself:
+    the kept rows are written to a new table, which replaces the model's (same columns,
+    same order). Statements run one by one from here; the hook itself is then a no-op. -#}
+{% macro spark__delete_repeated_rows(columns, order_by) -%}
+    {%- if execute -%}
+        {%- set kept = this.incorporate(path={'identifier': this.identifier ~ '__kept'}) -%}
+        {%- do run_query('drop table if exists ' ~ kept) -%}
+        {%- do run_query(
+            'create table ' ~ kept ~ ' using parquet as select * except (duplicate_rank) '
+            ~ 'from (select *, ' ~ duplicate_rank(columns, order_by) ~ ' as duplicate_rank '
+            ~ 'from ' ~ this ~ ') as ranked where duplicate_rank = 1') -%}
+        {%- do run_query('drop table ' ~ this) -%}
+        {%- do run_query('alter table ' ~ kept ~ ' rename to ' ~ this) -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
+
 {% macro duckdb__delete_repeated_rows(columns, order_by) -%}
     delete from {{ this }}
     where rowid in (

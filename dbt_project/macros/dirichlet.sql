@@ -78,14 +78,14 @@
             dm_prior.group_id,
             grid.concentration,
             sum(
-                lgamma(grid.concentration * dm_prior.prior_share + dm_prior.events)
-                - lgamma(grid.concentration * dm_prior.prior_share)
+                {{ ln_gamma('grid.concentration * dm_prior.prior_share + dm_prior.events') }}
+                - {{ ln_gamma('grid.concentration * dm_prior.prior_share') }}
             )
             + sum(
                 case
                     when dm_prior.category = first_category.category
-                        then lgamma(grid.concentration)
-                        - lgamma(grid.concentration + dm_prior.exposure)
+                        then {{ ln_gamma('grid.concentration') }}
+                        - {{ ln_gamma('grid.concentration + dm_prior.exposure') }}
                     else 0
                 end
             ) as log_likelihood

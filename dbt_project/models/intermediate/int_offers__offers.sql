@@ -1,5 +1,5 @@
 {{ config(
-    materialized="incremental",
+    materialized=folding_materialization(),
     unique_key=["offer_id", "job_group_code", "departement_code"],
     incremental_strategy="delete+insert",
     on_schema_change="fail",
