@@ -274,7 +274,7 @@
     gp_region_first as (
         select
             *,
-            cast(null as {{ dbt.type_float() }}) as cell_concentration
+            cast(null as double) as cell_concentration
         from gp_region_fit
     ),
 
@@ -626,7 +626,7 @@
     bb_region_first as (
         select
             *,
-            cast(null as {{ dbt.type_float() }}) as cell_concentration
+            cast(null as double) as cell_concentration
         from bb_region_fit
     ),
 
