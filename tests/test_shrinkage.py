@@ -69,7 +69,7 @@ def _compile(inline_sql: str, work_dir: Path) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a loaded machine (make test runs one worker per core)
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed.stdout
