@@ -247,3 +247,22 @@ def test_the_dagster_asset_publishes_latest_when_a_dsn_is_set(tmp_path, dsn, mon
     metadata = materialization.materialization.metadata
     assert metadata["vintage"].value == vintage and metadata["switched"].value is True
     assert published_state(dsn)["live"] == vintage
+
+
+def test_the_publish_command(tmp_path, dsn, monkeypatch, capsys):
+    from pipelines.cli import main
+
+    monkeypatch.setenv("TREMPLIN_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    monkeypatch.delenv("TREMPLIN_PUBLISH_DSN", raising=False)
+    assert main(["publish"]) == 2
+    vintage = make_vintage(tmp_path / "warehouse" / "exports", 0)
+    monkeypatch.setenv("TREMPLIN_PUBLISH_DSN", dsn)
+    assert main(["publish"]) == 0
+    assert f"PostgreSQL readers -> {vintage} (was none)" in capsys.readouterr().out
+    assert main(["publish"]) == 0
+    assert "already live" in capsys.readouterr().out
+    assert main(["publish", "--status"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"live": vintage, "kept": [vintage]}
+    assert main(["publish", "--rollback"]) == 1
+    assert "no vintage older" in capsys.readouterr().err
+    assert main(["publish", "20200101T000000Z"]) == 1
