@@ -258,3 +258,35 @@ def test_baselines_give_the_numbers_tremplin_parses(tiny_mirror, tmp_path):
                 assert got[key] is None or got[key] != got[key], key  # missing stays missing
             else:
                 assert got[key] == pytest.approx(ratio), key
+
+
+def test_explain_timing_is_a_target_and_a_row():
+    results = _results()
+    results["explain"] = {
+        "calls": [
+            {
+                "table": "regions",
+                "key": "11",
+                "field": "unemployment.ratePct",
+                "wall_s": 0.6,
+                "explain_s": 0.1,
+                "cells": 2,
+            },
+            {
+                "table": "local_diagnosis",
+                "key": "00:X",
+                "field": "market.level",
+                "error": "tremplin explain: unknown key",
+            },
+        ],
+        "ok": False,
+        "max_wall_s": 0.6,
+        "max_explain_s": 0.1,
+    }
+    results["targets"] = run.targets(results)
+    assert results["targets"][run.TARGETS["explain"]] is False
+    table = run.format_table(results)
+    assert "tremplin explain (max of 2)" in table
+    assert "explain local_diagnosis 00:X: tremplin explain: unknown key" in table
+    results["explain"]["ok"] = True
+    assert run.targets(results)[run.TARGETS["explain"]] is True
