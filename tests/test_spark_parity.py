@@ -9,12 +9,16 @@ numbers to a relative 1e-9, lists and structs member by member
 (`load_spark_tables`) through the same export code.
 
 Marked `spark` (`make test-spark`, or `pytest -m spark`); the Spark build takes minutes.
+Until both engines agree on every table, the default run (`make test`) skips it with the
+reason below, which `-ra` prints in every summary; `-m spark` or TREMPLIN_TEST_SPARK=1 runs it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +30,23 @@ from pipelines.spark_engine import compare_builds, load_spark_tables, spark_tabl
 
 pytestmark = pytest.mark.spark
 
+NOT_YET_EQUAL = (
+    "Spark parity not reached yet (issue 17): int_bmo__cells (the BMO secrecy EM) and the "
+    "shrinkage marts fct_market_tension / fct_contract_mix are chains of CTEs that Spark "
+    "inlines, each step twice, so planning them grows exponentially; run `make test-spark`"
+)
+
+
+@pytest.fixture(autouse=True)
+def _only_when_asked(request: pytest.FixtureRequest) -> None:
+    asked = "spark" in (request.config.getoption("markexpr") or "")
+    if not asked and not os.environ.get("TREMPLIN_TEST_SPARK"):
+        pytest.skip(NOT_YET_EQUAL)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "dbt_project"
+BUILD_TIMEOUT_S = 1800
 
 
 def _dbt(work: Path, target: str, *args: str) -> subprocess.CompletedProcess:
@@ -41,17 +60,41 @@ def _dbt(work: Path, target: str, *args: str) -> subprocess.CompletedProcess:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     executable = Path(sys.executable).with_name("tremplin-dbt")
-    return subprocess.run(
+    command = (
         [str(executable), *args, "--target", target]
         + ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
         + ["--target-path", str(work / f"target-{target}")]
-        + ["--log-path", str(work / f"logs-{target}")],
+        + ["--log-path", str(work / f"logs-{target}")]
+    )
+    # Its own process group: on a timeout the JVM that pyspark started goes too.
+    process = subprocess.Popen(
+        command,
         cwd=work,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=1800,
+        start_new_session=True,
     )
+    try:
+        output, _ = process.communicate(timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        output += f"\nERROR: timed out after {BUILD_TIMEOUT_S} s"
+    return subprocess.CompletedProcess(command, process.returncode, output, "")
+
+
+def _failed_nodes(work: Path, target: str) -> list[str]:
+    path = work / f"target-{target}" / "run_results.json"
+    if not path.exists():
+        return ["(no run_results.json)"]
+    results = json.loads(path.read_text(encoding="utf-8"))["results"]
+    return [
+        f"{r['unique_id']}: {r['status']}: {(r.get('message') or '').splitlines()[0][:200]}"
+        for r in results
+        if r["status"] not in ("success", "pass")
+    ]
 
 
 def _summary(result: subprocess.CompletedProcess) -> str:
@@ -71,9 +114,15 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_raw_fixtures(work / "raw")
     duck = _dbt(work, "dev", "build")
     assert duck.returncode == 0, _summary(duck)
+    # A failed Spark node is reported by the tests below, which still compare what was built.
     spark = _dbt(work, "spark", "build")
-    assert spark.returncode == 0, _summary(spark)
+    (work / "spark_build.log").write_text(_summary(spark), encoding="utf-8")
     return work
+
+
+def test_every_node_builds_and_passes_on_spark(builds: Path) -> None:
+    failed = _failed_nodes(builds, "spark")
+    assert not failed, "\n".join(failed)
 
 
 def test_spark_build_stays_under_the_work_dir(builds: Path) -> None:

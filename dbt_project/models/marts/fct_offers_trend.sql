@@ -175,7 +175,9 @@ select
     case
         when windows.last_window_covered = 1 and windows.previous_window_covered = 1
             then
-                100.0 * (windows.last_12_months_count - windows.previous_12_months_count)
+                100.0 * cast(
+                    windows.last_12_months_count - windows.previous_12_months_count as double
+                )
                 / nullif(windows.previous_12_months_count, 0)
     end as change_percent,
     {{ dbt.cast(
