@@ -17,3 +17,13 @@
 {% macro spark__shrinkage_lgamma(x) -%}
     {{ ln_gamma(x) }}
 {%- endmacro %}
+
+{#- The exact Gamma and Beta quantiles on Spark: the same scipy functions as on DuckDB,
+    registered under the same names (macros/shrinkage.sql keeps their seams). -#}
+{% macro spark__gamma_quantile(shape, rate, p) -%}
+    tremplin_gamma_quantile({{ shape }}, {{ rate }}, {{ p }})
+{%- endmacro %}
+
+{% macro spark__beta_quantile(a, b, p) -%}
+    tremplin_beta_quantile({{ a }}, {{ b }}, {{ p }})
+{%- endmacro %}
