@@ -111,7 +111,7 @@ class Invariants:
 
             try:
                 with duckdb.connect(str(db), read_only=True) as con:
-                    rows = con.sql("select count(*) from dim_departement").fetchone()[0]
+                    rows = con.sql("select count(*) from dim_departement").fetchall()[0][0]
                 if rows != 101:
                     found.append(f"warehouse holds {rows} départements")
             except Exception as exc:  # noqa: BLE001
