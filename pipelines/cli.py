@@ -567,7 +567,7 @@ def _write_result(relation, fmt: str, output: str | None) -> None:
         target = Path(output) if output else Path(scratch) / f"result.{fmt}"
         writer = duckdb.connect()
         try:
-            writer.register("result", relation.fetch_record_batch())
+            writer.register("result", relation.to_arrow_reader())
             quoted = str(target).replace("'", "''")
             writer.execute(f"COPY result TO '{quoted}' ({COPY_OPTIONS[fmt]})")
         finally:
