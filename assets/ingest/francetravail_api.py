@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -491,7 +492,7 @@ def read_json(landed: LandedFile, *, slug: str):
     if data[:2] == GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ParseError(f"{slug}: {landed.file_name} is a broken gzip file: {exc}") from None
     try:
         return json.loads(data.decode("utf-8-sig"))

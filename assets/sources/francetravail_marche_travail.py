@@ -497,6 +497,8 @@ def _unreadable(exc: Exception, files: tuple[LandedFile, ...]) -> ParseError:
     message = str(exc).splitlines()[0]
     named = [f for f in files if str(f.path) in message]
     if not named:
+        for landed in files:  # DuckDB did not say which (a broken gzip stream): Python does
+            read_json(landed, slug=SLUG)
         return ParseError(f"{SLUG}: the landed answers cannot be read ({message})")
     landed = max(named, key=lambda f: len(str(f.path)))
     _read_in_python(landed)  # raises with the file and the faulty field named

@@ -40,6 +40,7 @@ from assets.ingest.francetravail_api import (
     is_synthetic_file,
     land_response,
     parse_content_range,
+    read_json,
 )
 from assets.ingest.landing import LandedFile, write_current_pointer
 from assets.ingest.raw import ParseError
@@ -210,6 +211,8 @@ def parse(files: Iterable[LandedFile], *, stage_dir: Path | None = None) -> dict
                 "where d.resultats is null order by p.file_order limit 1"
             ).fetchone()
         except duckdb.Error as exc:
+            for landed in files:  # which page: DuckDB may not say (a broken gzip stream)
+                read_json(landed, slug=SLUG)
             raise ParseError(
                 f"{SLUG}: the landed search pages are not readable JSON answers ({exc})"
             ) from exc

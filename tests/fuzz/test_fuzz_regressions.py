@@ -82,3 +82,32 @@ def test_mutant_json_rename_key_upper_case_is_refused(benches):
     )
     assert verdict.outcome == "rejected", verdict
     assert "regions.json" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("slug", "file_name", "ops"),
+    [
+        (
+            "francetravail_offres",
+            "synthetic__offres__2025-11-13__p00000.json.gz",
+            "json_null(0,0,0) insert_bytes(1,0,0)",
+        ),
+        (
+            "francetravail_marche_travail",
+            "synthetic__stat-demandeurs__DEP__2024.json.gz",
+            "json_null(2946,51964,382) flip_bytes(38,22812,816) json_empty_list(7,888379,4043)",
+        ),
+        (
+            "francetravail_marche_travail",
+            "synthetic__stat-embauches__DEP__2025.json.gz",
+            "json_truncate_list(105,924,351882) flip_bytes(1028,710,13739)",
+        ),
+    ],
+)
+def test_mutant_flip_bytes_in_a_gzip_answer_names_the_file(benches, slug, file_name, ops):
+    """A corrupted gzip answer: DuckDB's reader said "Failed to decode gzip stream" without
+    the file, and Python's gzip raised zlib.error (not OSError): now the ParseError names
+    the broken file."""
+    verdict = replay(benches, slug, file_name, ops)
+    assert verdict.outcome == "rejected", verdict
+    assert f"{file_name} is a broken gzip file" in verdict.message
