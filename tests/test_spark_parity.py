@@ -37,16 +37,15 @@ NOT_YET_EQUAL = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _only_when_asked(request: pytest.FixtureRequest) -> None:
-    asked = "spark" in (request.config.getoption("markexpr") or "")
-    if not asked and not os.environ.get("TREMPLIN_TEST_SPARK"):
-        pytest.skip(NOT_YET_EQUAL)
-
-
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "dbt_project"
 BUILD_TIMEOUT_S = 1800
+
+
+def _asked(config: pytest.Config) -> bool:
+    return "spark" in (config.getoption("markexpr") or "") or bool(
+        os.environ.get("TREMPLIN_TEST_SPARK")
+    )
 
 
 def _dbt(work: Path, target: str, *args: str) -> subprocess.CompletedProcess:
@@ -107,7 +106,9 @@ def _summary(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not _asked(request.config):
+        pytest.skip(NOT_YET_EQUAL)
     if shutil.which("java") is None:
         pytest.fail("Spark needs Java 17 or newer on PATH (OpenJDK 17: /usr/bin/java)")
     work = tmp_path_factory.mktemp("spark_parity")
