@@ -304,7 +304,7 @@ def test_conflicting_value_and_malformed_code_fail_the_staging_tests(tmp_path: P
     failed = {uid.split(".")[2] for uid, status in run.results.items() if status == "fail"}
     assert {name.split(f"{staging}_")[0] for name in failed} == {
         "unique_combination_",
-        "matches_pattern_",
+        "columns_match_patterns_",
     }, failed
-    assert any("activity_code" in name for name in failed if name.startswith("matches"))
+    assert any("activity_code" in name for name in failed if name.startswith("columns_match"))
     assert run.output.count("Got 1 result") == 2, run.output
