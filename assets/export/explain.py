@@ -210,26 +210,49 @@ def parse_key(table: str, key: str) -> dict[str, str]:
 
 
 class _Landing:
-    """Landed files by sha256, read from the landing area's `.meta.json` files."""
+    """Landed files by sha256: the landing area's `current.json` of the source (one read),
+    else its `.meta.json` files (older landed files)."""
 
     def __init__(self, landing_dir: Path):
         self.landing_dir = Path(landing_dir)
         self._by_slug: dict[str, dict[str, dict]] = {}
+        self._scanned: set[str] = set()
 
     def find(self, slug: str, sha256: str | None) -> dict:
-        if slug not in self._by_slug:
-            found = {}
-            for meta_path in sorted((self.landing_dir / slug).glob("*.meta.json")):
-                try:
-                    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    continue
-                found[meta.get("sha256")] = {
-                    "landed_file": str(self.landing_dir / slug / meta.get("data_file", "")),
-                    "publisher_url": meta.get("upstream_url") or meta.get("url"),
-                }
-            self._by_slug[slug] = found
-        return self._by_slug[slug].get(sha256, {})
+        found = self._by_slug.get(slug)
+        if found is None:
+            found = self._by_slug[slug] = self._current(slug)
+        if sha256 not in found and slug not in self._scanned:
+            self._scanned.add(slug)
+            found.update(self._meta_files(slug))
+        return found.get(sha256, {})
+
+    def _entry(self, slug: str, data_file: str, item: dict) -> dict:
+        return {
+            "landed_file": str(self.landing_dir / slug / data_file),
+            "publisher_url": item.get("upstream_url") or item.get("url"),
+        }
+
+    def _current(self, slug: str) -> dict[str, dict]:
+        try:
+            current = json.loads((self.landing_dir / slug / "current.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {
+            item.get("sha256"): self._entry(slug, item.get("path", ""), item)
+            for item in current.get("files", [])
+            if isinstance(item, dict)
+        }
+
+    def _meta_files(self, slug: str) -> dict[str, dict]:
+        found = {}
+        for meta_path in sorted((self.landing_dir / slug).glob("*.meta.json")):
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            found[meta.get("sha256")] = self._entry(slug, meta.get("data_file", ""), meta)
+        return found
 
 
 def _raw_path(raw_dir: Path, slug: str, table: str) -> str | None:
@@ -251,15 +274,25 @@ def _publisher_cells(con, queries, cell_rows, raw_dir: Path, landing: _Landing) 
         path = _raw_path(raw_dir, slug, table)
         raw_rows: dict[tuple[str, int], dict] = {}
         if path is not None:
-            by_file: dict[str, list[int]] = {}
-            for p in payloads:
-                by_file.setdefault(p["file"], []).append(int(p["row"]))
-            for file_name, rows in by_file.items():
-                for (text,) in _run(
-                    con, queries["raw_rows"], {"path": path, "file": file_name, "rows": rows}
-                ):
-                    row = json.loads(text)
-                    raw_rows[(file_name, int(row["_row_number"]))] = row
+            # One scan of the raw table for all its cells; the exact pairs are kept here.
+            wanted_pairs = {(p["file"], int(p["row"])) for p in payloads}
+            rows = sorted({row for _, row in wanted_pairs})
+            found = _run(
+                con,
+                queries["raw_rows"],
+                {
+                    "path": path,
+                    "files": sorted({file_name for file_name, _ in wanted_pairs}),
+                    "rows": rows,
+                    "first_row": rows[0],
+                    "last_row": rows[-1],
+                },
+            )
+            for (text,) in found:
+                row = json.loads(text)
+                pair = (row["_source_file"], int(row["_row_number"]))
+                if pair in wanted_pairs:
+                    raw_rows[pair] = row
         for p in sorted(payloads, key=lambda p: (p["file"], int(p["row"]))):
             raw = raw_rows.get((p["file"], int(p["row"])), {})
             landed = landing.find(slug, raw.get("_sha256"))
@@ -280,6 +313,21 @@ def _publisher_cells(con, queries, cell_rows, raw_dir: Path, landing: _Landing) 
                     }
                 )
     return cells
+
+
+def _with_raw_paths(sql: str, params: Mapping, raw_dir: Path) -> dict | None:
+    """`params` plus `$raw__<slug>__<table>`: the raw Parquet a query reads directly (a
+    staging view that would parse every file to find a few rows); None when one is missing."""
+    out = dict(params)
+    for name in set(_PARAM.findall(sql)):
+        if not name.startswith("raw__"):
+            continue
+        slug, _, table = name[len("raw__") :].rpartition("__")
+        path = _raw_path(raw_dir, slug, table)
+        if path is None:
+            return None
+        out[name] = path
+    return out
 
 
 # --- explain -------------------------------------------------------------------------------
@@ -371,7 +419,10 @@ def explain(
     steps: dict[str, list[dict]] = {}
     cell_rows: list[tuple[str, dict]] = []
     for query in chosen:
-        for kind, relation, payload in _run(con, queries[query], params):
+        query_params = _with_raw_paths(queries[query], params, raw_dir)
+        if query_params is None:
+            continue  # a raw table it reads is not there (nothing was ingested)
+        for kind, relation, payload in _run(con, queries[query], query_params):
             value = json.loads(payload)
             if kind == "cell":
                 if (relation, value) not in cell_rows:
