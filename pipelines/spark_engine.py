@@ -24,6 +24,7 @@ import duckdb
 SPARK_SCHEMA = "tremplin"  # profiles.yml, target spark: the Spark database of the models
 COMPARED_PREFIXES = ("dim_", "fct_", "diag_")
 REL_TOL = 1e-9
+NOT_BUILT = "not built by Spark"
 # Below this, two numbers are equal whatever their ratio (0 against 1e-17 after a sum taken
 # in another order).
 ABS_TOL = 1e-12
@@ -89,6 +90,8 @@ class TableDiff:
     def __str__(self) -> str:
         if self.equal:
             return f"{self.name}: {self.rows_duckdb} rows, equal"
+        if self.columns == NOT_BUILT:
+            return f"{self.name}: {NOT_BUILT}"
         parts = [f"{self.name}: duckdb {self.rows_duckdb} rows, spark {self.rows_spark}"]
         if self.columns:
             parts.append(self.columns)
@@ -212,7 +215,7 @@ def compare_builds(
         diffs = []
         for name in names:
             if name not in folders:
-                diffs.append(TableDiff(name, columns="not built by Spark"))
+                diffs.append(TableDiff(name, columns=NOT_BUILT))
                 continue
             diffs.append(
                 compare_relations(con, name, f"built.main.{name}", parquet_source(folders[name]))
