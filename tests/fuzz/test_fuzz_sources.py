@@ -21,14 +21,14 @@ pytestmark = pytest.mark.fuzz
 EXAMPLES = {
     "francetravail_rome": 30,
     "etalab_decoupage_administratif": 40,
-    "francetravail_bmo": 4,
+    "francetravail_bmo": 2,
     "insee_chomage_localise": 20,
     "insee_chomage_zone_emploi": 20,
-    "insee_zonage_ze2020": 6,
+    "insee_zonage_ze2020": 4,
     "dares_fap": 30,
     "dares_fap2021_rome": 20,
     "dares_tensions": 10,
-    "francetravail_marche_travail": 4,
+    "francetravail_marche_travail": 3,
     "francetravail_offres": 20,
 }
 
