@@ -38,6 +38,9 @@ class RunResult:
     all_events: list
     job_def: dg.JobDefinition
 
+    def get_asset_materialization_events(self) -> list:
+        return [e for e in self.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+
 
 @cache
 def repository_origin():
