@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _project_logger_level():
+    """The fuzz benches quieten the `assets` loggers; a later test in the same worker must
+    still see their warnings (the console and landing tests read them)."""
+    logger = logging.getLogger("assets")
+    level = logger.level
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session", autouse=True)
