@@ -537,12 +537,6 @@ def test_sigkill_at_random_points_never_changes_latest(state, tmp_path):
         verify_export(latest)
 
 
-@pytest.mark.xfail(
-    reason="open bug (session of 2026-12-03): in the fault module's shared state the no-op run "
-    "re-exports instead of skipping, and the export cannot open the warehouse while an analyst "
-    "holds its read-write lock; seen on a fresh clone, not yet diagnosed",
-    strict=False,
-)
 def test_analyst_session_holding_the_warehouse(state):
     """An analyst's open DuckDB session (read-write lock) does not block a run, and keeps
     seeing the data it opened."""

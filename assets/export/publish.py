@@ -233,8 +233,9 @@ def export_fingerprint(
     gate: Any = None,
     identity: dict | None = None,
 ) -> str | None:
-    """What an export's content and outcome depend on: the warehouse file (path, size and
-    mtime: dbt replaces it on every build), the tables, the dbt docs that describe the
+    """What an export's content and outcome depend on: the warehouse file (size and mtime:
+    dbt replaces it on every build; not its path, the warehouse is relocatable like the
+    dbt build's own fingerprint), the tables, the dbt docs that describe the
     fields, the landed files named in the manifest, the gate and `exporter_identity()`.
     None when the warehouse does not exist (nothing to compare)."""
     from assets.foundation.fingerprint import canonical, digest, file_sha256, stat_of
@@ -245,7 +246,7 @@ def export_fingerprint(
     manifest = Path(dbt_manifest) if dbt_manifest is not None else None
     return digest(
         {
-            "warehouse": {"path": str(Path(duckdb_path).resolve()), **warehouse},
+            "warehouse": warehouse,
             "tables": dict(tables),
             "sources": [
                 {
