@@ -38,7 +38,7 @@ run: setup
 
 # Two workers on two cores: the end-to-end and fault tests are whole pipeline runs.
 test: setup browser postgres-server
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --durations=30
 
 # The PostgreSQL tests start their own server from Debian's binaries (installed when missing).
 postgres-server: setup
