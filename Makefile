@@ -74,8 +74,8 @@ soak: setup
 test-spark: setup
 	$(BIN)/python -m pytest -m spark -p no:xdist
 
-# `exec`: the shell becomes `tremplin dev`, which resets SIGINT/SIGTERM (ignored when make
-# was started in the background) and becomes `dagster dev`: a SIGTERM stops the UI and daemon.
+# `exec`: the shell becomes `tremplin dev`, which runs `dagster dev` in its own process group
+# and stops it on SIGTERM or SIGINT, killing what is left after 20 s (pipelines/dev.py).
 DEV_PORT ?= 3000
 dev: setup
 	exec $(BIN)/tremplin dev --port $(DEV_PORT)

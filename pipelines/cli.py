@@ -785,25 +785,16 @@ def run_serve(host: str, port: int, backend: str | None, access_log: bool) -> in
 
 
 def run_dev(port: int) -> int:
-    """Become `dagster dev` (exec), so a SIGTERM sent to this process stops the UI and daemon.
-
-    `dagster dev` maps SIGTERM to whatever SIGINT does. A process started in the background
-    by a non-interactive shell (`make dev &`, a supervisor script) inherits SIGINT as
-    ignored, which would make `dagster dev` ignore SIGTERM too: both are reset first.
-    """
-    import signal
+    """`dagster dev` on 127.0.0.1, supervised so that a SIGTERM always stops it (dev.py)."""
+    from pipelines.dev import supervise
 
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster"))
     command = [str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
     command += ["-h", "127.0.0.1", "-p", str(port)]
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
     sys.stdout.flush()
-    os.chdir(PROJECT_ROOT)
-    os.execve(command[0], command, env)
-    return 1  # not reached: execve replaces this process
+    return supervise(command, cwd=PROJECT_ROOT, env=env)
 
 
 def parser() -> argparse.ArgumentParser:
