@@ -479,6 +479,10 @@ def format_table(results: dict) -> str:
         )
         if not p.get("ok"):
             lines.append(f"  stopped: {p.get('error', 'unknown')}")
+    if "engines" in results:
+        from pipelines.bench.spark_build import format_rows
+
+        lines += format_rows(results["engines"])
     lines.append("")
     for name, value in results["ratios"].items():
         lines.append(f"{name:<34}{'n/a' if value is None else value:>10}")
@@ -573,6 +577,7 @@ def benchmark(
     regenerate: bool = False,
     pandas: bool = True,
     polars: bool = True,
+    engine: str = "duckdb",
 ) -> dict:
     mirror = out_root / scale
     if regenerate or not (mirror / COMPLETE_MARKER).exists():
@@ -599,6 +604,10 @@ def benchmark(
         results["tremplin"]["raw_rows"] = _raw_rows(work / "warehouse" / "raw")
         print(f"bench {scale}: tremplin explain ...", flush=True)
         results["explain"] = time_explain(_env(mirror, work / "warehouse", work / "dagster_home"))
+        if engine == "spark":  # dbt build on DuckDB and on Spark, same raw (spark_build.py)
+            from pipelines.bench.spark_build import engine_builds
+
+            results["engines"] = engine_builds(work / "warehouse" / "raw", work / "engines")
         if pandas:
             print(f"bench {scale}: pandas baseline ...", flush=True)
             results["pandas"] = run_pandas(mirror, work)
@@ -632,6 +641,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-polars", action="store_true", help="skip the polars baseline")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="spark: also time dbt build on DuckDB and on Spark on the run's raw Parquet",
+    )
+    parser.add_argument(
         "--explain-only",
         type=Path,
         metavar="WAREHOUSE_DIR",
@@ -658,6 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         regenerate=args.regenerate,
         pandas=not args.no_pandas,
         polars=not args.no_polars,
+        engine=args.engine,
     )
     path = write_results(results, args.results_dir)
     print()
