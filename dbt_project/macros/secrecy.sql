@@ -46,8 +46,21 @@
 
 {#- The E step: for each cell, the probability that it comes from the binomial part
     (`bin_weight`) and its expected count given that part (`bin_count`). A cell whose total
-    is masked holds fewer than T projects, so all of its binomial mass lies under T. -#}
+    is masked holds fewer than T projects, so all of its binomial mass lies under T.
+    Dispatch seam, for the plan only (same formulas, same values to rounding): DuckDB
+    materialises a CTE read twice, so its step reads the previous state twice (once for the
+    cell, once for its binomial terms), as it always has, which keeps its sums in the same
+    order and its results bit for bit (the shrinkage downstream picks a grid point, and a
+    change in the last bits can move a near tie). Spark inlines a CTE at every use: a step
+    that reads the previous one twice doubles the plan at each step (2^15 copies of the
+    first state after 15). There the step reads the previous state once: each cell gets its
+    métier's (pi, p) by one join and its binomial terms under T (none unless its count
+    alone is masked) are summed in the same pass. -#}
 {% macro _zib_expectations(cells, terms, state) -%}
+    {{ return(adapter.dispatch('zib_expectations', 'tremplin')(cells, terms, state)) }}
+{%- endmacro %}
+
+{% macro default__zib_expectations(cells, terms, state) -%}
     select
         c.cell_key,
         c.group_key,
@@ -79,6 +92,45 @@
         group by t.cell_key
     ) as b
         on c.cell_key = b.cell_key
+{%- endmacro %}
+
+{% macro spark__zib_expectations(cells, terms, state) -%}
+    select
+        cell_key,
+        group_key,
+        trials,
+        case
+            when count_published then 1.0
+            when trials_masked then pi
+            else pi * mass / nullif((1.0 - pi) + pi * mass, 0)
+        end as bin_weight,
+        case
+            when count_published then observed
+            when trials_masked then trials * p
+            else moment / nullif(mass, 0)
+        end as bin_count
+    from (
+        select
+            c.cell_key,
+            c.group_key,
+            c.trials,
+            c.trials_masked,
+            c.count_published,
+            c.observed,
+            s.pi,
+            s.p,
+            sum(exp(t.ln_choose + t.k * ln(s.p) + (t.trials - t.k) * ln(1.0 - s.p))) as mass,
+            sum(t.k * exp(t.ln_choose + t.k * ln(s.p) + (t.trials - t.k) * ln(1.0 - s.p)))
+                as moment
+        from {{ cells }} as c
+        inner join {{ state }} as s
+            on c.group_key = s.group_key
+        left join {{ terms }} as t
+            on c.cell_key = t.cell_key
+        group by
+            c.cell_key, c.group_key, c.trials, c.trials_masked, c.count_published, c.observed,
+            s.pi, s.p
+    ) as summed
 {%- endmacro %}
 
 {#- Zero-inflated binomial estimates of masked counts. `cells` must have: cell_key,
