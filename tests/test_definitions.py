@@ -74,6 +74,7 @@ EXPECTED_ASSETS = {
     "fct_unemployment",
     "int_job_classification__bmo_to_rome",
     "int_bmo__cells",
+    "int_bmo__cell_bounds",
     "diag_hiring_headlines",
     "bmo_published_headlines",
     "bmo_expected_top_fiches",

@@ -57,10 +57,22 @@
     métier's (pi, p) by one join and its binomial terms under T (none unless its count
     alone is masked) are summed in the same pass. -#}
 {% macro _zib_expectations(cells, terms, state) -%}
-    {{ return(adapter.dispatch('zib_expectations', 'tremplin')(cells, terms, state)) }}
+    {%- if adapter.dispatch('zib_reads_state_once', 'tremplin')() -%}
+        {{ _zib_expectations_one_read(cells, terms, state) }}
+    {%- else -%}
+        {{ _zib_expectations_two_reads(cells, terms, state) }}
+    {%- endif -%}
 {%- endmacro %}
 
-{% macro default__zib_expectations(cells, terms, state) -%}
+{% macro default__zib_reads_state_once() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{% macro spark__zib_reads_state_once() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro _zib_expectations_two_reads(cells, terms, state) -%}
     select
         c.cell_key,
         c.group_key,
@@ -94,7 +106,7 @@
         on c.cell_key = b.cell_key
 {%- endmacro %}
 
-{% macro spark__zib_expectations(cells, terms, state) -%}
+{% macro _zib_expectations_one_read(cells, terms, state) -%}
     select
         cell_key,
         group_key,
