@@ -29,7 +29,6 @@ workbook; codes stay text (`2A`, `971`, `978` Saint-Martin, a collectivité d'ou
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import re
 from collections.abc import Iterable
@@ -43,6 +42,7 @@ from assets.ingest.members import iter_members
 from assets.ingest.raw import ParsedTable, ParseError, add_provenance, snake_case
 from assets.ingest.spec import Download, Partitioning, SourceSpec
 from assets.ingest.validation import TableContract
+from assets.ingest.workbook import read_workbook
 
 log = logging.getLogger(__name__)
 
@@ -310,12 +310,7 @@ def _survey_year(frame: pd.DataFrame, sheet: DataSheet, member_name: str) -> str
 
 def parse_workbook(data: bytes, member_name: str, landed: LandedFile) -> pd.DataFrame | None:
     """The BMO rows of one workbook in raw shape, or None when it holds no BMO sheet."""
-    try:
-        sheets = pd.read_excel(
-            io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="calamine"
-        )
-    except Exception as exc:  # calamine raises its own error types for unreadable files
-        raise ParseError(f"{SLUG}: {member_name} is not a readable workbook ({exc})") from exc
+    sheets = read_workbook(data, slug=SLUG, file_name=member_name)
     sheet = find_data_sheet(sheets, member_name)
     if sheet is None:
         return None

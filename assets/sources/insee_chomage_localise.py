@@ -21,7 +21,6 @@ Quirks handled here:
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import unicodedata
@@ -35,6 +34,7 @@ from assets.ingest.members import iter_members
 from assets.ingest.raw import ParsedTable, ParseError, add_provenance
 from assets.ingest.spec import Download, Partitioning, SourceSpec
 from assets.ingest.validation import TableContract
+from assets.ingest.workbook import read_workbook
 
 log = logging.getLogger(__name__)
 
@@ -243,12 +243,7 @@ def parse_sheet(
 
 
 def parse_workbook(data: bytes, member_name: str, landed: LandedFile) -> pd.DataFrame:
-    try:
-        sheets = pd.read_excel(
-            io.BytesIO(data), sheet_name=None, header=None, dtype=str, engine="calamine"
-        )
-    except Exception as exc:  # calamine raises its own error types for unreadable files
-        raise ParseError(f"{SLUG}: {member_name} is not a readable workbook ({exc})") from exc
+    sheets = read_workbook(data, slug=SLUG, file_name=member_name)
     parts: dict[str, list[pd.DataFrame]] = {"departement": [], "region": []}
     for name, frame in sheets.items():
         header = _header_row(frame)

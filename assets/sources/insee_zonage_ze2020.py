@@ -157,6 +157,13 @@ def sheet_table(table: str, sheet: Sheet, title_rows: pd.DataFrame, file_name: s
     where = f"{file_name}, sheet {sheet.name!r} (header on row {sheet.header_row + 1})"
     names, zonage = _name_columns(table, sheet.header, where)
     keep = [i for i, n in enumerate(names) if not n.startswith("unnamed_")]
+    kept = [names[i] for i in keep]
+    twice = sorted({n for n in kept if kept.count(n) > 1})
+    if twice:  # a repeated column: which one holds the codes is anybody's guess
+        raise ParseError(
+            f"{SLUG}: {where}: the header row names the column(s) {twice} more than once; "
+            "expected each column once"
+        )
     body = sheet.body.iloc[:, keep].copy()
     body.columns = [names[i] for i in keep]
     body = body.map(lambda v: None if pd.isna(v) or not str(v).strip() else str(v).strip())

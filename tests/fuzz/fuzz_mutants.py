@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import gzip
 import io
 import json
@@ -145,6 +146,36 @@ class Model:
     encoding: str = "utf-8"
     separator: str = ","
     gzipped: bool = False
+    # Saved work, filled on first use: the XML of the unmutated rows (`row_cache`), an XLS
+    # file's sheets read once for `resave_as_xlsx`, the unmutated rendering, the JSON text.
+    _rows: dict | None = field(default=None, repr=False)
+    _xls_sheets: list | None = field(default=None, repr=False)
+    _rendered: bytes | None = field(default=None, repr=False)
+    _tree_text: str | None = field(default=None, repr=False)
+
+    def rows_xml(self) -> dict:
+        if self._rows is None:
+            self._rows = row_cache(self.xls_sheets() if self.kind == "xls" else self.sheets)
+        return self._rows
+
+    def rendered(self) -> bytes:
+        """The model written back unmutated (what byte-level operations corrupt)."""
+        if self._rendered is None:
+            self._rendered = _render(
+                self, self.sheets, self.tree, self.encoding, self.separator, False, False, False
+            )
+        return self._rendered
+
+    def tree_copy(self) -> Any:
+        """A deep copy of the JSON tree (parsing its text again: faster than deepcopy)."""
+        if self._tree_text is None:
+            self._tree_text = json.dumps(self.tree)
+        return json.loads(self._tree_text)
+
+    def xls_sheets(self) -> list[tuple[str, Grid]]:
+        if self._xls_sheets is None:
+            self._xls_sheets = _read_workbook(self.original)
+        return self._xls_sheets
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -234,8 +265,13 @@ def _plain(value: Any) -> Any:
 
 def mutate(model: Model, ops: list[Op]) -> bytes:
     """The mutant's bytes: structural operations on a copy of the model, then bytes."""
+    if all(op.name in BYTE_OPS for op in ops):  # the unmutated rendering, made once
+        data = model.rendered()
+        for op in ops:
+            data = _byte_op(data, op)
+        return data
     sheets = [(name, Grid([list(r) for r in g.rows])) for name, g in model.sheets]
-    tree = copy.deepcopy(model.tree) if model.kind == "json" else None
+    tree = model.tree_copy() if model.kind == "json" else None
     encoding, separator, crlf, gunzipped, as_xlsx = (
         model.encoding,
         model.separator,
@@ -264,20 +300,25 @@ def mutate(model: Model, ops: list[Op]) -> bytes:
             gunzipped = True
         elif op.name == "resave_as_xlsx":
             as_xlsx = True
+    data = _render(model, sheets, tree, encoding, separator, crlf, gunzipped, as_xlsx)
+    for op in byte_ops:
+        data = _byte_op(data, op)
+    return data
+
+
+def _render(model, sheets, tree, encoding, separator, crlf, gunzipped, as_xlsx) -> bytes:  # noqa: PLR0913
     if model.kind == "csv":
         data = _write_csv(sheets[0][1], encoding, separator, crlf)
     elif model.kind == "xlsx":
-        data = write_xlsx(sheets)
+        data = write_xlsx(sheets, model.rows_xml())
     elif model.kind == "json":
         data = json.dumps(tree, ensure_ascii=False).encode("utf-8")
         if model.gzipped and not gunzipped:
             data = gzip.compress(data, mtime=0)
     elif as_xlsx:
-        data = write_xlsx(_read_workbook(model.original))
+        data = write_xlsx(model.xls_sheets(), model.rows_xml())
     else:
         data = model.original
-    for op in byte_ops:
-        data = _byte_op(data, op)
     return data
 
 
@@ -551,6 +592,7 @@ def _byte_op(data: bytes, op: Op) -> bytes:
 # ------------------------------------------------------------------------ xlsx writer
 
 
+@functools.cache
 def _col(index: int) -> str:
     name = ""
     index += 1
@@ -560,26 +602,69 @@ def _col(index: int) -> str:
     return name
 
 
-def _cell_xml(ref: str, value: Any) -> str:
+def _cell_body(value: Any) -> str | None:
+    """A cell's XML after its reference (`<c r="A1` + this), None for an empty cell."""
     if value is None:
-        return ""
+        return None
     if isinstance(value, bool):
-        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
+        return f' t="b"><v>{int(value)}</v></c>'
     if isinstance(value, int | float):
         if value != value or value in (float("inf"), float("-inf")):
             value = str(value)
         else:
-            return f'<c r="{ref}"><v>{value!r}</v></c>'
+            return f"><v>{value!r}</v></c>"
     text = escape(str(value))
-    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+    return f' t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def _row_parts(row: list[Any]) -> list[str]:
+    """A row's XML split where its row number goes: `str(r).join(parts)` is the row."""
+    parts = ['<row r="']
+    tail = '">'
+    for c, value in enumerate(row):
+        body = _cell_body(value)
+        if body is not None:
+            parts.append(f'{tail}<c r="{_col(c)}')
+            tail = f'"{body}'
+    parts.append(f"{tail}</row>")
+    return parts
+
+
+def _row_key(row: list[Any]) -> tuple:
+    # The types too: 1, 1.0 and True are equal (and hash alike) but are written apart.
+    return (tuple(row), tuple(map(type, row)))
+
+
+def row_cache(sheets: list[tuple[str, Grid]]) -> dict[tuple, list[str]]:
+    """The XML parts of every row of `sheets`, by content: a mutant changes a few rows
+    and moves others, and `write_xlsx` writes the rows it did not change from here."""
+    cache: dict[tuple, list[str]] = {}
+    for _, grid in sheets:
+        for row in grid.rows:
+            key = _row_key(row)
+            if key not in cache:
+                cache[key] = _row_parts(row)
+    return cache
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    """A workbook member dated 2024-01-01: a mutant's bytes depend on its ops alone."""
+    info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = 1  # noqa: SLF001 - what ZipFile(compresslevel=1) sets per member
+    return info
 
 
 def quoteattr_free(text: str) -> str:
     return escape(text, {'"': "&quot;"})
 
 
-def write_xlsx(sheets: list[tuple[str, Grid]]) -> bytes:
-    """A minimal workbook (inline strings, no styles) that calamine and openpyxl read."""
+def write_xlsx(sheets: list[tuple[str, Grid]], cache: dict | None = None) -> bytes:
+    """A minimal workbook (inline strings, no styles) that calamine and openpyxl read.
+
+    `cache` (`row_cache` of the unmutated sheets) only saves time: the bytes are the same.
+    """
+    cache = cache if cache is not None else {}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         overrides = "".join(
@@ -588,7 +673,7 @@ def write_xlsx(sheets: list[tuple[str, Grid]]) -> bytes:
             for i in range(len(sheets))
         )
         z.writestr(
-            "[Content_Types].xml",
+            _member("[Content_Types].xml"),
             '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats'
             '.org/package/2006/content-types"><Default Extension="rels" ContentType="applicati'
             'on/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" Conten'
@@ -597,7 +682,7 @@ def write_xlsx(sheets: list[tuple[str, Grid]]) -> bytes:
             f"{overrides}</Types>",
         )
         z.writestr(
-            "_rels/.rels",
+            _member("_rels/.rels"),
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxm'
             'lformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://sch'
             'emas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target='
@@ -608,7 +693,7 @@ def write_xlsx(sheets: list[tuple[str, Grid]]) -> bytes:
             for i, (name, _) in enumerate(sheets)
         )
         z.writestr(
-            "xl/workbook.xml",
+            _member("xl/workbook.xml"),
             '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlform'
             'ats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/office'
             f'Document/2006/relationships"><sheets>{entries}</sheets></workbook>',
@@ -619,7 +704,7 @@ def write_xlsx(sheets: list[tuple[str, Grid]]) -> bytes:
             for i in range(len(sheets))
         )
         z.writestr(
-            "xl/_rels/workbook.xml.rels",
+            _member("xl/_rels/workbook.xml.rels"),
             '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxm'
             f'lformats.org/package/2006/relationships">{rels}</Relationships>',
         )
@@ -628,9 +713,9 @@ def write_xlsx(sheets: list[tuple[str, Grid]]) -> bytes:
                 '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxm'
                 'lformats.org/spreadsheetml/2006/main"><sheetData>'
             ]
-            for r, row in enumerate(grid.rows):
-                cells = "".join(_cell_xml(f"{_col(c)}{r + 1}", v) for c, v in enumerate(row))
-                parts.append(f'<row r="{r + 1}">{cells}</row>')
+            for r, row in enumerate(grid.rows, start=1):
+                row_parts = cache.get(_row_key(row)) or _row_parts(row)
+                parts.append(str(r).join(row_parts))
             parts.append("</sheetData></worksheet>")
-            z.writestr(f"xl/worksheets/sheet{i + 1}.xml", "".join(parts))
+            z.writestr(_member(f"xl/worksheets/sheet{i + 1}.xml"), "".join(parts))
     return out.getvalue()

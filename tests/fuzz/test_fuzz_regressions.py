@@ -111,3 +111,53 @@ def test_mutant_flip_bytes_in_a_gzip_answer_names_the_file(benches, slug, file_n
     verdict = replay(benches, slug, file_name, ops)
     assert verdict.outcome == "rejected", verdict
     assert f"{file_name} is a broken gzip file" in verdict.message
+
+
+def test_mutant_flip_bytes_moving_an_xls_cell_far_away_is_refused_quickly(benches):
+    """One flipped byte in the BIFF of sl_etc_2021T4.xls moves a cell to row 62,500 of the
+    Département sheet (130 rows): pandas then read 62,500 x 162 cells as text for 21 s or
+    more on the test machine (a worse offset: past the fuzzer's 30 s). `read_workbook`
+    now refuses a workbook spanning more cells than any publication, from calamine's
+    sheet sizes, before pandas materialises them."""
+    import time
+
+    started = time.monotonic()
+    verdict = replay(
+        benches, "insee_chomage_localise", "sl_etc_2021T4.xls", "flip_bytes(2200,498,131071)"
+    )
+    assert verdict.outcome == "rejected", verdict
+    assert "sl_etc_2021T4.xls is not a plausible workbook" in verdict.message
+    assert "62,500 rows x 162 columns" in verdict.message
+    assert time.monotonic() - started < 15
+
+
+def test_mutant_truncate_zero_bytes_making_calamine_panic_is_refused(benches):
+    """A truncated XLS with zeroed bytes makes calamine's BIFF reader panic in Rust; PyO3
+    raises that as `PanicException`, a BaseException the parsers' `except Exception` let
+    through (the fuzz worker died on it). `read_workbook` now refuses it naming the file."""
+    verdict = replay(
+        benches,
+        "insee_chomage_localise",
+        "sl_etc_2021T4.xls",
+        "truncate_bytes(555,1,2940) zero_bytes(1135,128,505) zero_bytes(1135,128,505)",
+    )
+    assert verdict.outcome == "rejected", verdict
+    assert "sl_etc_2021T4.xls is not a readable workbook" in verdict.message
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        "duplicate_column(1336,13421,67233) duplicate_column(4161,6373,8944)",
+        "duplicate_column(1336,13421,67233) duplicate_column(1336,13421,67233)",
+    ],
+)
+def test_mutant_duplicate_column_of_the_zone_codes_is_refused(benches, ops):
+    """The code column duplicated (ZE2020 in the zones sheet, CODGEO in the communes one):
+    the body had two columns of one name and filtering on it raised pandas' "cannot
+    reindex on an axis with duplicate labels" (ValueError). The parser now refuses a
+    header naming a column twice."""
+    verdict = replay(benches, "insee_zonage_ze2020", "ZE2020_au_01-01-2023.xlsx", ops)
+    assert verdict.outcome == "rejected", verdict
+    assert "ZE2020_au_01-01-2023.xlsx, sheet" in verdict.message
+    assert "more than once; expected each column once" in verdict.message
