@@ -229,6 +229,42 @@ def test_the_api_over_postgres_gives_the_records_of_the_files(tmp_path, dsn):
         assert pg.get("/v1/regions?regionCode=84'; drop table x; --").status_code == 422
 
 
+def test_concurrent_lookups_share_a_statement_and_get_their_own_records(tmp_path, dsn):
+    import asyncio
+
+    exports = tmp_path / "exports"
+    vintage = make_vintage(exports, 0)
+    publish_vintage(dsn, exports)
+    expected = {r["diagnosisKey"]: r for r in jsonl(exports, "local_diagnosis")}
+    keys = sorted(expected)[:40] + ["01:M9999", sorted(expected)[0]]  # a miss, a repeat
+
+    async def lookups():
+        store = PostgresStore(dsn)
+        await store.open()
+        statements = []
+        execute = store._execute
+
+        async def counting(statement, values=None):
+            statements.append(values)
+            return await execute(statement, values)
+
+        store._execute = counting
+        try:
+            answers = await asyncio.gather(*(store.record("local_diagnosis", k) for k in keys))
+            alone = await store.record("local_diagnosis", keys[1])
+        finally:
+            await store.close()
+        return answers, alone, statements
+
+    answers, alone, statements = asyncio.run(lookups())
+    for key, (meta, record, present) in zip(keys, answers, strict=True):
+        assert meta.vintage == vintage and present
+        assert (json.loads(record) if record else None) == expected.get(key), key
+    assert json.loads(alone[1]) == expected[keys[1]]
+    # 42 lookups at once: the first statement and then one for all that waited for it.
+    assert len(statements) <= 3, statements
+
+
 def test_the_dagster_asset_publishes_latest_when_a_dsn_is_set(tmp_path, dsn, monkeypatch):
     import dagster as dg
 

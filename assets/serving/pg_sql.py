@@ -118,10 +118,11 @@ RETENTION_LOCK_TIMEOUT = sql.SQL("set local lock_timeout = {ms}")
 READ_META = sql.SQL(
     "select vintage, content_sha256, created_at, manifest::text, schemas::text from {view}"
 ).format(view=sql.Identifier(READ_SCHEMA, META_VIEW))
-READ_RECORD = sql.SQL(
+# Key lookups waiting at the same moment share one statement (`PostgresStore.record`).
+READ_RECORDS = sql.SQL(
     "with v as (select vintage, content_sha256 from {meta}) "
-    "select v.vintage, v.content_sha256, "
-    "(select t.record::text from {table} t where t.{key} = %s) from v"
+    "select v.vintage, v.content_sha256, t.{key}, t.record::text from v "
+    "left join {table} t on t.{key} = any(%s)"
 )
 READ_PAGE = sql.SQL(
     "with v as (select vintage, content_sha256 from {meta}) "

@@ -4,6 +4,12 @@ Every read is one parameterised statement that names the `vintage` view before t
 table's, so the vintage in the response headers is the one the records came from, even
 while a publication switches the views. The vintage's manifest and schemas are cached
 and re-read when a statement reports another vintage (or after `META_TTL_S`).
+
+Key lookups are batched: the lookups of a table that arrive while its previous statement
+runs wait for it, then go together in one statement (`key = any(...)`). Under load a
+round trip and a statement then serve tens of requests, which is what lets PostgreSQL keep
+up with the files back end on two cores; alone, a lookup is one statement as before. All
+the records of a batch come from one vintage, the one their responses name.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from assets.serving.files_store import StoreUnavailableError, etag_for
 from assets.serving.tables import SERVED_BY_NAME
 
 META_TTL_S = 1.0
+# The most keys one lookup statement carries; more wait for the next one.
+MAX_BATCH = 256
 
 
 @dataclass
@@ -54,6 +62,9 @@ class PostgresStore:
         self._meta: Meta | None = None
         self._checked = 0.0
         self._statements: dict[tuple, sql.Composed] = {}
+        # Per table: the lookups waiting for the next statement, and whether one runs.
+        self._waiting: dict[str, dict[str, list[asyncio.Future]]] = {}
+        self._draining: set[str] = set()
 
     async def open(self) -> Meta:
         self._idle = asyncio.LifoQueue()
@@ -142,23 +153,18 @@ class PostgresStore:
             spec = SERVED_BY_NAME[table]
             meta = sql.Identifier(q.READ_SCHEMA, q.META_VIEW)
             relation = sql.Identifier(q.READ_SCHEMA, table)
-            if params == ("__key__",):
-                statement = q.READ_RECORD.format(
-                    meta=meta, table=relation, key=sql.Identifier(spec.key[0])
+            columns = {f.param: f.column for f in spec.filters}
+            where = sql.SQL("")
+            if params:
+                where = sql.SQL("where ") + sql.SQL(" and ").join(
+                    sql.SQL("t.{} = %s").format(sql.Identifier(columns[p])) for p in params
                 )
-            else:
-                columns = {f.param: f.column for f in spec.filters}
-                where = sql.SQL("")
-                if params:
-                    where = sql.SQL("where ") + sql.SQL(" and ").join(
-                        sql.SQL("t.{} = %s").format(sql.Identifier(columns[p])) for p in params
-                    )
-                statement = q.READ_PAGE.format(
-                    meta=meta,
-                    table=relation,
-                    where=where,
-                    order=sql.SQL(", ").join(sql.Identifier("t", c) for c in spec.key),
-                )
+            statement = q.READ_PAGE.format(
+                meta=meta,
+                table=relation,
+                where=where,
+                order=sql.SQL(", ").join(sql.Identifier("t", c) for c in spec.key),
+            )
             self._statements[cache_key] = statement
         return statement
 
@@ -171,11 +177,59 @@ class PostgresStore:
             return []
 
     async def record(self, table: str, key: str) -> tuple[Meta, bytes | None, bool]:
-        rows = await self._fetch(self._statement(table, ("__key__",)), [key])
-        if not rows:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(table, {}).setdefault(key, []).append(future)
+        if table not in self._draining:
+            self._draining.add(table)
+            asyncio.create_task(self._drain(table))
+        vintage, record, present = await future
+        if vintage is None:
             return await self.current(), None, False
-        vintage, _sha, record = rows[0]
-        return await self._meta_for(vintage), (record.encode() if record else None), True
+        return await self._meta_for(vintage), record, present
+
+    async def _drain(self, table: str) -> None:
+        """Answer the table's waiting lookups, a statement at a time, until none is left."""
+        waiting = self._waiting[table]
+        statement = self._records_statement(table)
+        try:
+            while waiting:
+                keys = list(waiting)[:MAX_BATCH]
+                batch = {key: waiting.pop(key) for key in keys}
+                try:
+                    rows = await self._fetch(statement, [keys])
+                except Exception as exc:
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                except BaseException:
+                    for futures in batch.values():
+                        for future in futures:
+                            future.cancel()
+                    raise
+                found = {row[2]: row[3] for row in rows if row[2] is not None}
+                vintage = rows[0][0] if rows else None
+                for key, futures in batch.items():
+                    text = found.get(key)
+                    answer = (vintage, text.encode() if text else None, bool(rows))
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(answer)
+        finally:
+            self._draining.discard(table)
+
+    def _records_statement(self, table: str) -> sql.Composed:
+        cache_key = (table, ("__keys__",))
+        statement = self._statements.get(cache_key)
+        if statement is None:
+            statement = q.READ_RECORDS.format(
+                meta=sql.Identifier(q.READ_SCHEMA, q.META_VIEW),
+                table=sql.Identifier(q.READ_SCHEMA, table),
+                key=sql.Identifier(SERVED_BY_NAME[table].key[0]),
+            )
+            self._statements[cache_key] = statement
+        return statement
 
     async def page(
         self, table: str, filters: Mapping[str, object], limit: int, offset: int
