@@ -226,3 +226,29 @@ def test_float_text_is_python_repr(tmp_path: Path, value):
     document = {"codeIndicateur": "DE_1", "listeValeursParPeriode": [{"libActivite": value}]}
     rows = _rows(tmp_path, document)
     assert rows["activity_label"].tolist() == [mt._text(value)]
+
+
+def test_text_fields_read_as_varchar_unless_python_would_print_them_otherwise(
+    tmp_path: Path, caplog
+):
+    """Texts are read as VARCHAR (the fast read) and follow `_text`; a text that may be a
+    float, an object or an array sends the answers to the JSON read, same result."""
+    plain = [v for v in LABELS if not isinstance(v, float | list | dict)]
+    plain += [7, -3, 18446744073709551616, "-0", "12", "2023T4", "Infinity!", "x[", "y{"]
+    odd = [12.5, 0.1, 1.5e-07, 12.0, 1e16, -0.0, float("nan"), float("-inf"), [1, 2.0]]
+    odd += [{"o": None}, "12.0", "1e+16", "[x]", "{y}", "NaN", "["]
+    for name, labels, read_again in (("plain", plain, False), ("odd", plain + odd, True)):
+        caplog.clear()
+        (tmp_path / name).mkdir()
+        entries = [
+            {"codeTypeActivite": "ROME", "codeActivite": "A1203", "libActivite": label,
+             "codePeriode": label, "valeurPrincipaleNombre": 1}
+            for label in labels
+        ]  # fmt: skip
+        with caplog.at_level("DEBUG", logger=mt.__name__):
+            rows = _rows(
+                tmp_path / name, {"codeIndicateur": "DE_1", "listeValeursParPeriode": entries}
+            )
+        assert ("read as JSON" in caplog.text) is read_again, name
+        assert list(rows["activity_label"]) == [mt._text(v) for v in labels]
+        assert list(rows["period_code"]) == [mt._text(v) for v in labels]

@@ -250,6 +250,9 @@ def _json_text(raw: str) -> str | None:
 # the shortest round-trip form like Python's repr. RE2's `\p{Nd}` is Python's `\d`.
 _WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _PERIOD = r"^(\p{Nd}{4})(?:T([1-4])|(?:M|-)?(0[1-9]|1[0-2]))?$"
+# How DuckDB prints a JSON float read as VARCHAR (Python's repr): with a point or exponent.
+_FLOAT_TEXT = r"-?[0-9]+(?:\.[0-9]+(?:e[-+][0-9]+)?|e[-+][0-9]+)"
+NOT_PLAIN = f"{SLUG}: a text field is not plain text"
 _MACROS = (
     f"""
     create macro jtext(x) as (
@@ -280,6 +283,23 @@ _MACROS = (
         end)
     """,
     f"create macro jnumber(t) as (case when regexp_full_match(t, {_sql_text(NUMBER)}) then t end)",
+    # A text field read as VARCHAR: DuckDB gives a string's content, and a number, boolean,
+    # object or array written as text. That text is `_text`'s answer (stripped) except
+    # for what a non-string may print differently in Python: an integral or non-finite
+    # float (`60.0`, `1e+16`, `NaN`), an object or an array. Such a text stops the read
+    # (NOT_PLAIN), which is then done again with the fields read as JSON.
+    f"""
+    create macro vtext(t) as (
+        case
+            when t is null then null
+            when (t between '-' and ':' and regexp_full_match(t, {_sql_text(_FLOAT_TEXT)}))
+                or t in ('NaN', 'Infinity', '-Infinity')
+                or t between '[' and '\\' or t between '{{' and '|'
+            then error({_sql_text(NOT_PLAIN)})
+            when t between '!' and chr(127) and t[-1] between '!' and chr(127) then t
+            else trim(t, {_sql_text(_WHITESPACE)})
+        end)
+    """,
     """
     create macro pstart(ptype, parts) as (
         case
@@ -309,26 +329,31 @@ _ENTRY_TEXTS = {  # output column <- ValeursParPeriode field taken as text
 }
 
 
-def _json_struct(fields: Iterable[str], *extra: str) -> str:
-    return "STRUCT(" + ", ".join([*(f'"{f}" JSON' for f in fields), *extra]) + ")"
+_CHARACTERISTIC_TEXTS = ("codeTypeCaract", "codeCaract", "libCaract")
+_DOCUMENT_TEXTS = ("codeIndicateur", "codeFamille", "datMaj")
 
 
-_CHARACTERISTIC_TYPE = _json_struct(
-    ("codeTypeCaract", "codeCaract", "libCaract", *dict(CHARACTERISTIC_VALUES), "pourcentage")
-)
-_ENTRY_TYPE = _json_struct(
-    (
-        *_ENTRY_TEXTS.values(),
-        *dict(MAIN_VALUES),
-        "valeurSecondairePourcentage",
-        "valeurSecondaireNombre",
-    ),
-    f'"listeValeurParCaract" {_CHARACTERISTIC_TYPE}[]',
-)
-_DOCUMENT_COLUMNS = (
-    "{codeIndicateur: 'JSON', codeFamille: 'JSON', datMaj: 'JSON', "
-    f"listeValeursParPeriode: '{_ENTRY_TYPE}[]'}}"
-)
+def _struct(texts: Iterable[str], text_type: str, values: Iterable[str], *extra: str) -> str:
+    fields = [*(f'"{f}" {text_type}' for f in texts), *(f'"{f}" JSON' for f in values)]
+    return "STRUCT(" + ", ".join([*fields, *extra]) + ")"
+
+
+def _document_columns(text_type: str) -> str:
+    """The `columns` of read_json: text fields as `text_type` (VARCHAR or JSON), values as
+    JSON, so that `12.0` and `"12.0"` stay apart."""
+    characteristic = _struct(
+        _CHARACTERISTIC_TEXTS, text_type, (*dict(CHARACTERISTIC_VALUES), "pourcentage")
+    )
+    entry = _struct(
+        _ENTRY_TEXTS.values(),
+        text_type,
+        (*dict(MAIN_VALUES), "valeurSecondairePourcentage", "valeurSecondaireNombre"),
+        f'"listeValeurParCaract" {characteristic}[]',
+    )
+    document = ", ".join(f"{f}: '{text_type}'" for f in _DOCUMENT_TEXTS)
+    return f"{{{document}, listeValeursParPeriode: '{entry}[]'}}"
+
+
 # DuckDB holds an answer whole and sizes its read buffers on `maximum_object_size`: the
 # largest landed answer is measured (gzip keeps the decompressed size in its last 4
 # bytes), from DuckDB's own minimum up to a ceiling that bounds the buffers' memory.
@@ -344,21 +369,22 @@ def _value_sql(row: str, fields: Iterable[tuple[str, str]]) -> tuple[str, str]:
     return f"case {kind} end", f"jnumber(jtext(coalesce({first})))"
 
 
-def _indicators_sql(reads: str, target: Path) -> str:
+def _indicators_sql(reads: str, target: Path, text: str) -> str:
     """COPY of every indicator row to `target`, in file, entry, characteristic order.
 
     Nothing in it reorders rows (no join, no sort: an answer finds its landed file by
     `file_index` in the `pages` variable), so DuckDB keeps the read order and memory stays
     flat. Entries and then characteristics are unnested in place, so entry fields are
     computed once per entry; an entry's first row number is the position of its row in
-    the answer's flattened (entry, characteristics...) list.
+    the answer's flattened (entry, characteristics...) list. `text` is the macro that
+    makes a text field's text (`vtext` for fields read as VARCHAR, `jtext` as JSON).
     """
     main_kind, main_value = _value_sql("e", MAIN_VALUES)
     item_kind, item_value = _value_sql("c", CHARACTERISTIC_VALUES)
     fault = f"'{SLUG}: cannot read ' || page.path"  # worded by `_unreadable`
     entry_columns = [
-        *(f"jtext(e.{field}) as {column}" for column, field in _ENTRY_TEXTS.items()),
-        f"regexp_extract(upper(jtext(e.codePeriode)), {_sql_text(_PERIOD)}, ['y', 'q', 'm'])"
+        *(f"{text}(e.{field}) as {column}" for column, field in _ENTRY_TEXTS.items()),
+        f"regexp_extract(upper({text}(e.codePeriode)), {_sql_text(_PERIOD)}, ['y', 'q', 'm'])"
         " as period_parts",
         f"{main_kind} as entry_value_kind",
         f"{main_value} as entry_value",
@@ -371,9 +397,9 @@ def _indicators_sql(reads: str, target: Path) -> str:
         "indicator_family": "family",
         **{column: column for column in _ENTRY_TEXTS},
         "period_start": "period_start",
-        "characteristic_type": "jtext(c.codeTypeCaract)",
-        "characteristic_code": "jtext(c.codeCaract)",
-        "characteristic_label": "jtext(c.libCaract)",
+        "characteristic_type": f"{text}(c.codeTypeCaract)",
+        "characteristic_code": f"{text}(c.codeCaract)",
+        "characteristic_label": f"{text}(c.libCaract)",
         "value_kind": f"case when k = 0 then entry_value_kind else {item_kind} end",
         "value": "value",
         "value_masked": "value is null",
@@ -385,8 +411,8 @@ def _indicators_sql(reads: str, target: Path) -> str:
     return f"""
     copy (
         with documents as (
-            select getvariable('pages')[file_index + 1] as page, jtext(codeIndicateur) as code,
-                jtext(codeFamille) as family, jtext(datMaj) as document_updated_at,
+            select getvariable('pages')[file_index + 1] as page, {text}(codeIndicateur) as code,
+                {text}(codeFamille) as family, {text}(datMaj) as document_updated_at,
                 listeValeursParPeriode as entries,
                 flatten(list_transform(listeValeursParPeriode, lambda e: list_resize(
                     [true], 1 + coalesce(len(e.listeValeurParCaract), 0), false))) as first_rows
@@ -528,12 +554,7 @@ def _read_plan(files: tuple[LandedFile, ...]) -> tuple[list[tuple[bool, list[str
     return runs, largest
 
 
-def _stage_indicators(files: tuple[LandedFile, ...], target: Path, spill: Path) -> list[tuple]:
-    """Write the indicator rows of `files` to `target`; (file name, sha256, rows, last row
-    number) for each answer that gave rows."""
-    import duckdb
-
-    runs, largest = _read_plan(files)
+def _reads_sql(runs: list[tuple[bool, list[str]]], largest: int, text_type: str) -> str:
     reads, offset = [], 0
     for gz, paths in runs:
         reads.append(
@@ -541,11 +562,27 @@ def _stage_indicators(files: tuple[LandedFile, ...], target: Path, spill: Path) 
             select cast(file_index as bigint) + {offset} as file_index, codeIndicateur,
                 codeFamille, datMaj, listeValeursParPeriode
             from read_json([{", ".join(_sql_text(p) for p in paths)}],
-                columns = {_DOCUMENT_COLUMNS}, format = 'unstructured', records = true,
-                compression = '{"gzip" if gz else "none"}', maximum_object_size = {largest})
+                columns = {_document_columns(text_type)}, format = 'unstructured',
+                records = true, compression = '{"gzip" if gz else "none"}',
+                maximum_object_size = {largest})
             """
         )
         offset += len(paths)
+    return " union all ".join(reads)
+
+
+def _stage_indicators(files: tuple[LandedFile, ...], target: Path, spill: Path) -> list[tuple]:
+    """Write the indicator rows of `files` to `target`; (file name, sha256, rows, last row
+    number) for each answer that gave rows.
+
+    Text fields are read as VARCHAR and kept as DuckDB reads them, which is `_text`'s
+    answer for any string and integer. When a text field holds what may print otherwise
+    in Python (a float, an object: `vtext`), the answers are read again with every field
+    as JSON, each value turned into text by `jtext` (several times slower).
+    """
+    import duckdb
+
+    runs, largest = _read_plan(files)
     pages = pd.DataFrame(
         {
             "path": [str(f.path) for f in files],
@@ -573,7 +610,14 @@ def _stage_indicators(files: tuple[LandedFile, ...], target: Path, spill: Path) 
             "(_fetched_at::timestamp as _fetched_at) from pages_df) p)"
         )
         try:
-            con.execute(_indicators_sql(" union all ".join(reads), target))
+            try:
+                con.execute(_indicators_sql(_reads_sql(runs, largest, "VARCHAR"), target, "vtext"))
+            except duckdb.InvalidInputException as exc:
+                if NOT_PLAIN not in str(exc):
+                    raise
+                logger.debug("%s: text fields that are not plain text, read as JSON", SLUG)
+                target.unlink(missing_ok=True)
+                con.execute(_indicators_sql(_reads_sql(runs, largest, "JSON"), target, "jtext"))
         except (duckdb.InvalidInputException, duckdb.IOException) as exc:
             raise _unreadable(exc, files) from exc
         return con.execute(
