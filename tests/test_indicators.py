@@ -268,6 +268,42 @@ def test_shrunk_values_sit_inside_their_intervals(build: DbtRun) -> None:
     assert levels <= {"departement", "rome_v3", "prior", None}
 
 
+def test_no_interval_is_degenerate_where_the_cell_has_data(build: DbtRun) -> None:
+    """Where the cell has data its 80 % interval is neither a point nor the whole 0-100 range
+    (the old logit-normal quantiles gave [1.5e-31 %, 100 %] for Beta parameters below 1)."""
+    pairs = {
+        "market__offers_per_10_job_seekers is not null": [
+            ("market__interval_80__low", "market__interval_80__high", None)
+        ],
+        "hiring__difficult_level = 'departement'": [
+            (
+                "hiring__difficult_interval_80__low_pct",
+                "hiring__difficult_interval_80__high_pct",
+                99,
+            )
+        ],
+        "hiring__seasonal_level = 'departement'": [
+            ("hiring__seasonal_interval_80__low_pct", "hiring__seasonal_interval_80__high_pct", 99)
+        ],
+        "contract_mix__level = 'departement'": [
+            (
+                f"contract_mix__{c}_interval_80__low_pct",
+                f"contract_mix__{c}_interval_80__high_pct",
+                99,
+            )
+            for c in ("cdi", "cdd", "interim")
+        ],
+    }
+    for has_data, intervals in pairs.items():
+        (rows,) = _query(build, f"select count(*) from diag_local_diagnosis where {has_data}")[0]
+        assert rows > 0, has_data
+        for low, high, widest in intervals:
+            bad = f"not ({high} > {low})" + (f" or {high} - {low} >= {widest}" if widest else "")
+            assert _query(
+                build, f"select count(*) from diag_local_diagnosis where {has_data} and ({bad})"
+            ) == [(0,)], (has_data, low, high)
+
+
 def test_levels_name_the_prior_when_the_cell_has_no_data(build: DbtRun) -> None:
     """A value that is the prior alone says prior, and whose prior it is."""
     assert _query(
