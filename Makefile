@@ -64,11 +64,12 @@ fuzz: setup
 	$(BIN)/python tests/fuzz/run.py --mutants $(MUTANTS) --jobs $(JOBS) $(if $(SEED),--seed $(SEED),)
 
 # Scheduled refreshes in a row with random faults, then a clean run compared with a
-# fault-free build (tests/soak/soak.py; docs/RELIABILITY.md). N runs; SEED=… replays.
+# fault-free build (tests/soak/soak.py; docs/RELIABILITY.md). N runs; SEED=… replays;
+# FAULTS=a,b draws from those faults only.
 .PHONY: soak
 N ?= 10
 soak: setup
-	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),)
+	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),) $(if $(FAULTS),--faults $(FAULTS),)
 
 # The dbt project on Spark against DuckDB (tests/test_spark_parity.py; Java 17 from the machine).
 test-spark: setup

@@ -10,10 +10,16 @@ département renamed and renamed back). Before each run one fault is drawn:
 * `corrupt_file`: the mirror serves a truncated `departements.json` for that run;
 * `kill9`: the run's process group gets SIGKILL after a random delay;
 * `concurrent`: two runs start at once;
-* `reader`: an analyst's read-write DuckDB session holds the warehouse during the run.
+* `reader`: an analyst's read-write DuckDB session holds the warehouse during the run;
+* network faults: the geography publication is fetched live, for that run, from a
+  loopback HTTP server (`tests/loopback.py`, the fault suite's) that misbehaves:
+  `http_error` (500, 503 or 404 on every attempt), `http_error_then_ok` (503 twice, then
+  the file: the client's retries must carry the run), `truncated_download` (the body
+  shorter than its Content-Length), `connection_reset` (a TCP reset mid-body). The other
+  sources come from the mirror (`tests/soak/live/sitecustomize.py` does the switch in
+  every process of that run).
 
-(Network faults need the live mode against a loopback server; they are covered by the
-fault suite, not drawn here.) After every run the invariants are checked: `latest`
+After every run the invariants are checked: `latest`
 verifies against its manifest, every published vintage verifies, every landed file still
 has the bytes it landed with, the warehouse opens and holds its dimensions. Once the runs
 are over, a last run without faults must publish what the final clean mirror implies:
@@ -26,6 +32,7 @@ seed that replays the sequence of faults.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -42,18 +49,48 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[2]
 MIRROR = PROJECT / "warehouse" / "mirror"
 GEO = "etalab_decoupage_administratif"
-FAULTS = ("none", "corrupt_file", "kill9", "concurrent", "reader")
+NETWORK_FAULTS = ("http_error", "http_error_then_ok", "truncated_download", "connection_reset")
+FAULTS = ("none", "corrupt_file", "kill9", "concurrent", "reader", *NETWORK_FAULTS)
+# Faults after which the run must still succeed.
+MUST_SUCCEED = ("none", "reader", "concurrent", "http_error_then_ok")
 RUN_TIMEOUT_S = 1800
+LIVE_HOOK = Path(__file__).resolve().parent / "live"
+# The client's settings during a network fault: 2 retries, short backoff and timeout (the
+# fault suite's), so that a persistent fault fails the fetch in seconds.
+LIVE_ENV = {
+    "TREMPLIN_HTTP_RETRIES": "2",
+    "TREMPLIN_HTTP_BACKOFF": "0.05",
+    "TREMPLIN_HTTP_TIMEOUT": "3",
+}
+
+sys.path.insert(0, str(PROJECT / "tests"))
 
 
-def tremplin(warehouse: Path, mirror: Path, log: Path) -> subprocess.Popen:
+def tremplin(
+    warehouse: Path, mirror: Path, log: Path, extra_env: dict | None = None
+) -> subprocess.Popen:
     env = {**os.environ, "TREMPLIN_WAREHOUSE_DIR": str(warehouse), "TREMPLIN_MIRROR": str(mirror)}
     env.pop("DAGSTER_HOME", None)
+    env.update(extra_env or {})
     exe = Path(sys.executable).with_name("tremplin")
     with log.open("a") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [str(exe), "run"], env=env, stdout=out, stderr=out, start_new_session=True
         )
+    STARTED.append(process)
+    return process
+
+
+STARTED: list[subprocess.Popen] = []
+
+
+def stop_runs() -> None:
+    """SIGKILL the process group of every run still going (the soak was stopped)."""
+    for process in STARTED:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def revise(mirror: Path, version: int) -> None:
@@ -119,6 +156,51 @@ class Invariants:
         self.violations += [f"after {label}: {v}" for v in found]
 
 
+def network_replies(fault: str, rng: random.Random, mirror: Path, name: str) -> list:
+    """The loopback server's script for one geography file under a network `fault`: the
+    first reply is faulty, the last one repeats (so a persistent fault outlasts every retry
+    of the client and of the landing step)."""
+    from loopback import Reply
+
+    def good(_request, name=name):
+        body = (mirror / GEO / name).read_bytes()  # the mirror as revised for this run
+        return Reply(body=body, headers={"Content-Type": "application/json"})
+
+    def faulty(_request, name=name):
+        body = (mirror / GEO / name).read_bytes()
+        if fault == "truncated_download":
+            return Reply(body=body[: len(body) // 2], content_length=len(body))
+        if fault == "connection_reset":
+            return Reply(body=body, reset_after=min(1000, len(body) // 2))
+        status = rng.choice((500, 503, 404))
+        return Reply(status=status, body=b"<html><body>error</body></html>")
+
+    if fault == "http_error_then_ok":
+        return [Reply(status=503), Reply(status=503), good]
+    return [faulty]
+
+
+def run_live(fault: str, rng: random.Random, warehouse: Path, mirror: Path, log: Path):
+    """One refresh whose geography fetch goes, live, to a misbehaving loopback server.
+
+    Returns (exit codes, requests the server received for the faulty file): no request
+    means the fault never reached the run (a violation: the soak would test nothing)."""
+    from loopback import serve
+
+    with serve() as server:
+        for download in sorted((mirror / GEO).glob("*.json")):
+            server.route(f"/{download.name}", *network_replies(fault, rng, mirror, download.name))
+        env = {
+            **LIVE_ENV,
+            "TREMPLIN_SOAK_GEO_URL": server.url("").rstrip("/"),
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(LIVE_HOOK), os.environ.get("PYTHONPATH", "")) if p
+            ),
+        }
+        code = tremplin(warehouse, mirror, log, env).wait(RUN_TIMEOUT_S)
+        return [code], len(server.requests_to("/departements.json"))
+
+
 def run_with_fault(fault: str, rng: random.Random, warehouse: Path, mirror: Path, log: Path):
     """Run one refresh under `fault`; returns the exit codes of the runs started."""
     if fault == "corrupt_file":
@@ -175,7 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help=f"the faults drawn from, comma-separated (default: all of {', '.join(FAULTS)})",
+    )
     args = parser.parse_args(argv)
+    drawn = tuple(f for f in args.faults.split(",") if f)
+    unknown = sorted(set(drawn) - set(FAULTS))
+    if unknown or not drawn:
+        parser.error(f"unknown fault(s) {unknown}; choose among {', '.join(FAULTS)}")
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4))
     rng = random.Random(seed)
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tremplin-soak-"))
@@ -186,18 +277,50 @@ def main(argv: list[str] | None = None) -> int:
     invariants = Invariants(warehouse)
     faults: Counter = Counter()
     outcomes: Counter = Counter()
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        soak_runs(args.runs, rng, drawn, warehouse, mirror, log, invariants, faults, outcomes)
+    except KeyboardInterrupt:
+        # Stopped (SIGTERM, Ctrl-C): the runs so far are reported; the run under way was
+        # killed like a kill9 fault, so the landing check tolerates its temporary files.
+        stop_runs()
+        invariants.check(f"the run stopped by the soak's end (after {SOAKED[0]} runs)", killed=True)
+        return report_stopped(args, seed, started, faults, outcomes, invariants, drawn)
+    return finish(
+        args, seed, started, root, warehouse, mirror, log, invariants, faults, outcomes, drawn
+    )
+
+
+def soak_runs(runs, rng, drawn, warehouse, mirror, log, invariants, faults, outcomes) -> int:  # noqa: PLR0913
     version = 0
-    for index in range(1, args.runs + 1):
+    for index in range(1, runs + 1):
         if rng.random() < 0.5:
             version += 1
             revise(mirror, version)
-        fault = rng.choice(FAULTS)
+        fault = rng.choice(drawn)
         faults[fault] += 1
         t0 = time.monotonic()
-        codes = run_with_fault(fault, rng, warehouse, mirror, log)
+        if fault in NETWORK_FAULTS:
+            codes, requests = run_live(fault, rng, warehouse, mirror, log)
+            if not requests:
+                invariants.violations.append(
+                    f"run {index} ({fault}): the fault was not exercised (no request reached "
+                    "the loopback server)"
+                )
+            if fault != "http_error_then_ok" and codes == [0]:
+                invariants.violations.append(
+                    f"run {index} ({fault}): the run succeeded although every fetch of the "
+                    "geography failed"
+                )
+        else:
+            codes = run_with_fault(fault, rng, warehouse, mirror, log)
         for code in codes:
             outcomes["ok" if code == 0 else ("killed" if code == -9 else "failed")] += 1
-        if fault in ("none", "reader", "concurrent") and any(c != 0 for c in codes):
+        if fault in MUST_SUCCEED and any(c != 0 for c in codes):
             invariants.violations.append(f"run {index} ({fault}) failed: exit codes {codes}")
         invariants.check(f"run {index} ({fault})", killed=-9 in codes)
         print(
@@ -205,6 +328,30 @@ def main(argv: list[str] | None = None) -> int:
             f" mirror revision {version}, violations so far {len(invariants.violations)}",
             flush=True,
         )
+        SOAKED[0] = index
+    return runs
+
+
+SOAKED = [0]
+
+
+def report_stopped(args, seed, started, faults, outcomes, invariants, drawn) -> int:  # noqa: PLR0913
+    print(
+        f"\nSTOPPED after {SOAKED[0]} complete runs of {args.runs}, in "
+        f"{time.monotonic() - started:.0f} s: no final clean run nor fault-free comparison"
+    )
+    print("faults: " + ", ".join(f"{k} {faults[k]}" for k in FAULTS))
+    print("runs:   " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    print(f"violations: {len(invariants.violations)}")
+    for violation in invariants.violations:
+        print(f"  - {violation}")
+    print(f"seed {seed}")
+    return 2
+
+
+def finish(
+    args, seed, started, root, warehouse, mirror, log, invariants, faults, outcomes, drawn
+) -> int:  # noqa: PLR0913
     # Faults stop: the next run publishes what the clean mirror implies.
     final = tremplin(warehouse, mirror, log).wait(RUN_TIMEOUT_S)
     invariants.check("the final clean run")
@@ -226,7 +373,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"violations: {len(invariants.violations)}")
     for violation in invariants.violations:
         print(f"  - {violation}")
-    print(f"seed {seed}: replay with make soak N={args.runs} SEED={seed}")
+    replay = f"make soak N={args.runs} SEED={seed}"
+    if drawn != FAULTS:
+        replay = f"tests/soak/soak.py --runs {args.runs} --seed {seed} --faults {args.faults}"
+    print(f"seed {seed}: replay with {replay}")
     if not invariants.violations and args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
     return 1 if invariants.violations else 0
