@@ -290,3 +290,57 @@ def test_explain_timing_is_a_target_and_a_row():
     assert "explain local_diagnosis 00:X: tremplin explain: unknown key" in table
     results["explain"]["ok"] = True
     assert run.targets(results)[run.TARGETS["explain"]] is True
+
+
+def _baseline(compute: float) -> dict:
+    return {
+        "ok": True,
+        "seconds": 10 * compute,
+        "peak_rss_mb": 100,
+        "indicators": {
+            name: {"rows": 1, "seconds": compute, "read_seconds": 0, "compute_seconds": compute / 3}
+            for name in ("offers_per_jobseeker", "bmo_shares", "offers_trend")
+        },
+    }
+
+
+def test_indicator_step_lines_and_targets():
+    from pipelines.bench import indicator_step
+
+    results = _results()
+    results["indicator_step"] = {"ok": True, "seconds": 9.0, "models": 40, "models_s": 2.0}
+    results["pandas"], results["polars"] = _baseline(30.0), _baseline(1.5)
+    figures = indicator_step.comparisons(results)
+    assert figures == {
+        "pandas": {"compute_s": 30.0, "speedup": 15.0},
+        "polars": {"compute_s": 1.5, "speedup": 0.75},
+    }
+    assert indicator_step.targets(results) == {
+        indicator_step.TARGETS["pandas"]: True,
+        indicator_step.TARGETS["polars"]: False,
+    }
+    results["targets"] = {**run.targets(results), **indicator_step.targets(results)}
+    table = run.format_table(results)
+    assert "dbt models own time (40)" in table and "pandas compute" in table
+    assert f"[x] {indicator_step.TARGETS['pandas']}" in table
+    assert f"[ ] {indicator_step.TARGETS['polars']}" in table
+    results["polars"]["ok"] = False  # a baseline that did not finish has no ratio
+    assert indicator_step.comparisons(results)["polars"] == {"compute_s": None, "speedup": None}
+
+
+def test_indicator_step_builds_the_headline_models_on_the_small_scale(tmp_path):
+    """The dbt side of the indicator step, on the raw layer of the embedded mirror."""
+    import duckdb
+    from dbt_fixtures import write_raw_fixtures
+
+    from pipelines.bench import indicator_step
+
+    write_raw_fixtures(tmp_path / "warehouse" / "raw")
+    step = indicator_step.time_dbt_indicators(tmp_path / "warehouse", tmp_path / "step")
+    assert step["ok"], step.get("error")
+    assert step["models"] >= len(indicator_step.HEADLINE_MODELS) and step["models_s"] > 0
+    con = duckdb.connect(str(tmp_path / "step" / "indicators.duckdb"), read_only=True)
+    for model in indicator_step.HEADLINE_MODELS.values():
+        assert con.execute(f"select count(*) from {model}").fetchall()[0][0] > 0, model
+    con.close()
+    assert not (tmp_path / "warehouse" / "warehouse.duckdb").exists()

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from assets.foundation.settings import PROJECT_ROOT
 from assets.mirror.bench_inputs import COMPLETE_MARKER, DEFAULT_OUT, SCALES, generate_mirror
+from pipelines.bench import indicator_step
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 SAMPLE_EVERY_S = 0.2
@@ -483,6 +484,7 @@ def format_table(results: dict) -> str:
         from pipelines.bench.spark_build import format_rows
 
         lines += format_rows(results["engines"])
+    lines += indicator_step.format_rows(results)
     lines.append("")
     for name, value in results["ratios"].items():
         lines.append(f"{name:<34}{'n/a' if value is None else value:>10}")
@@ -604,6 +606,10 @@ def benchmark(
         results["tremplin"]["raw_rows"] = _raw_rows(work / "warehouse" / "raw")
         print(f"bench {scale}: tremplin explain ...", flush=True)
         results["explain"] = time_explain(_env(mirror, work / "warehouse", work / "dagster_home"))
+        print(f"bench {scale}: indicator step alone (dbt) ...", flush=True)
+        results["indicator_step"] = indicator_step.time_dbt_indicators(
+            work / "warehouse", work / "indicator_step"
+        )
         if engine == "spark":  # dbt build on DuckDB and on Spark, same raw (spark_build.py)
             from pipelines.bench.spark_build import engine_builds
 
@@ -616,6 +622,7 @@ def benchmark(
             results["polars"] = run_baseline("polars", mirror, work)
     results["ratios"] = ratios(results)
     results["targets"] = targets(results)
+    results["targets"].update(indicator_step.targets(results))
     return results
 
 
