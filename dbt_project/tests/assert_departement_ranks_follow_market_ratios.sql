@@ -28,7 +28,7 @@ union all
 select
     job_group_code,
     departement_code as better_departement_code,
-    cast(null as varchar) as worse_departement_code
+    cast(null as {{ dbt.type_string() }}) as worse_departement_code
 from {{ ref('fct_market_tension') }}
 where
     (departement_rank is not null and offers_per_10_job_seekers is null)
