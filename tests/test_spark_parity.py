@@ -8,9 +8,10 @@ numbers to a relative 1e-9, lists and structs member by member
 (`pipelines.spark_engine.compare_builds`). Then the export reads the Spark-built tables
 (`load_spark_tables`) through the same export code.
 
-Marked `spark` (`make test-spark`, or `pytest -m spark`); the Spark build takes minutes.
-Until both engines agree on every table, the default run (`make test`) skips it with the
-reason below, which `-ra` prints in every summary; `-m spark` or TREMPLIN_TEST_SPARK=1 runs it.
+Marked `spark` (`make test-spark`, or `pytest -m spark`). The Spark build of the whole
+project takes far more than the few minutes `make test` can give it on two cores (figures in
+the reason below and docs/DESIGN.md, Engines), so the default run skips it with that reason,
+which `-ra` prints in every summary; `-m spark` or TREMPLIN_TEST_SPARK=1 runs it.
 """
 
 from __future__ import annotations
@@ -30,16 +31,16 @@ from pipelines.spark_engine import compare_builds, load_spark_tables, spark_tabl
 
 pytestmark = pytest.mark.spark
 
-NOT_YET_EQUAL = (
-    "Spark parity not reached yet (issue 17): int_bmo__cells (the BMO secrecy EM, a chain of "
-    "CTEs each read twice) does not finish on Spark, so fct_hiring_needs and the diag tables "
-    "behind it are not built; see docs/DESIGN.md, Engines. Run it: make test-spark"
+OPT_IN = (
+    "Spark parity is opt-in (issue 17): the whole-project Spark build (333 nodes, local[2]) "
+    "took 38 min on two cores shared with other builds (load 10-30), DuckDB 2 min; "
+    "run it alone: make test-spark (or TREMPLIN_TEST_SPARK=1)"
 )
 
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "dbt_project"
-BUILD_TIMEOUT_S = 1800
+BUILD_TIMEOUT_S = 5400  # the Spark build took 38 min on two loaded cores
 
 
 def _asked(config: pytest.Config) -> bool:
@@ -108,7 +109,7 @@ def _summary(result: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not _asked(request.config):
-        pytest.skip(NOT_YET_EQUAL)
+        pytest.skip(OPT_IN)
     if shutil.which("java") is None:
         pytest.fail("Spark needs Java 17 or newer on PATH (OpenJDK 17: /usr/bin/java)")
     work = tmp_path_factory.mktemp("spark_parity")
