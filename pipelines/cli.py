@@ -32,10 +32,20 @@ JOBS = {
 def _instance():
     import dagster as dg
 
-    if os.environ.get("DAGSTER_HOME"):
-        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.ephemeral()
+    from assets.foundation.files import exclusive_lock
+
+    if not os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.ephemeral()
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    # Dagster creates an instance's SQLite databases on first use and fails when two
+    # processes do it at once (two runs started together on a fresh clone): one at a time.
+    with exclusive_lock(home / ".tremplin-instance.lock"):
+        instance = dg.DagsterInstance.get()
+        instance.get_run_records(limit=1)
+        instance.event_log_storage.get_latest_materialization_events([])
+        instance.schedule_storage  # noqa: B018 - created on first access
+    return instance
 
 
 def _failures(result) -> list[str]:

@@ -39,7 +39,17 @@ def new_log_path(run_log_dir: Path, command: str) -> Path:
     for old in sorted(folder.glob("*.log"))[: -(KEPT_LOGS - 1) or None]:
         old.unlink(missing_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return folder / f"{stamp}-{command}.log"
+    # Two runs started in the same second (a schedule and a user) get a file each.
+    for attempt in range(1000):
+        path = folder / (
+            f"{stamp}-{command}.log" if not attempt else f"{stamp}-{command}-{attempt}.log"
+        )
+        try:
+            path.open("x").close()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free log file name in {folder} for {stamp}-{command}")
 
 
 def _terminal_stream(stream: TextIO, fd: int) -> TextIO:

@@ -10,6 +10,7 @@ intact.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -47,7 +48,12 @@ def test_two_overlapping_full_runs_both_succeed_and_the_warehouse_is_whole(tmp_p
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("TREMPLIN_") and k != "DAGSTER_HOME"
     }
+    # One Dagster instance for both, as `make run` shares .dagster: both write its event log.
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", home)
     env.update(TREMPLIN_WAREHOUSE_DIR=str(warehouse), TREMPLIN_AUTOMATION="")
+    env["DAGSTER_HOME"] = str(home)
     tremplin = Path(sys.executable).with_name("tremplin")
     # Output goes to files, not pipes: a run blocked on a full pipe while holding the
     # warehouse lock would stall the other one.
@@ -57,7 +63,7 @@ def test_two_overlapping_full_runs_both_succeed_and_the_warehouse_is_whole(tmp_p
         with log.open("w") as out:
             runs.append(subprocess.Popen([str(tremplin), "run"], env=env, stdout=out, stderr=out))
     for run in runs:
-        run.wait(timeout=400)
+        run.wait(timeout=900)  # two full builds one after the other on 2 loaded cores
     outputs = [log.read_text() for log in logs]
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output[-3000:]

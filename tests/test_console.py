@@ -69,3 +69,9 @@ def test_verbose_keeps_everything_on_the_console(capfd):
         console.line("a line")
     out, _ = capfd.readouterr()
     assert out == "the full stream\na line\n"
+
+
+def test_runs_started_in_the_same_second_get_a_log_file_each(tmp_path):
+    paths = [new_log_path(tmp_path, "run") for _ in range(3)]
+    assert len(set(paths)) == 3 and all(p.exists() for p in paths)
+    assert [p.name.count("-run") for p in paths] == [1, 1, 1]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from assets.export.errors import ExportError
 from assets.export.writing import dump_json_file, file_entry
-from assets.foundation.files import fsync_dir
+from assets.foundation.files import exclusive_lock, fsync_dir
 
 LATEST = "latest"
 MANIFEST = "manifest.json"
@@ -50,12 +49,8 @@ def file_kinds(entry: Mapping) -> tuple[str, ...]:
 @contextlib.contextmanager
 def publish_lock(exports_dir: Path) -> Iterator[None]:
     """One publisher at a time, so leftover temp dirs are known stale and `latest` cannot race."""
-    with (exports_dir / _LOCK_FILE).open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with exclusive_lock(exports_dir / _LOCK_FILE):
+        yield
 
 
 def vintage_for(exports_dir: Path, now: dt.datetime) -> str:

@@ -19,7 +19,6 @@ source's freshness policy (its max age), which is what the UI shows as stale.
 
 import contextlib
 import dataclasses
-import fcntl
 import fnmatch
 import inspect
 import os
@@ -32,7 +31,7 @@ from types import ModuleType
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from assets.foundation.files import fsync_dir
+from assets.foundation.files import exclusive_lock, fsync_dir
 from assets.foundation.fingerprint import (
     canonical,
     code_digest,
@@ -546,12 +545,8 @@ def _publication_lock(raw_dir: Path, slug: str) -> Iterator[None]:
     always describes the files the same run published."""
     slug_dir = raw_dir / slug
     slug_dir.mkdir(parents=True, exist_ok=True)
-    with (slug_dir / ".publish.lock").open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with exclusive_lock(slug_dir / ".publish.lock"):
+        yield
 
 
 def _unchanged_publication(
