@@ -142,7 +142,7 @@ def format_rows(results: dict) -> list[str]:
         lines.append(f"{name:<34}{item['seconds']:>10.1f}{item['peak_rss_mb']:>14}")
         lines.append(f"{'    outside the nodes':<34}{item['outside_nodes_s']:>10.1f}")
     for slow in results["spark"]["slowest"][:5]:
-        lines.append(f"{'    ' + slow['node'].split('.')[-1]:<34}{slow['seconds']:>10.1f}")
+        lines.append(f"{'    ' + slow['node'].split('.')[-1][:29]:<34}{slow['seconds']:>10.1f}")
     parity = results["parity"]
     lines.append(
         f"  parity: {parity['tables'] - len(parity['differing'])} of {parity['tables']} "
