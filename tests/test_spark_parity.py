@@ -34,7 +34,9 @@ pytestmark = pytest.mark.spark
 OPT_IN = (
     "Spark parity is opt-in (issue 17): the whole-project Spark build (333 nodes, local[2]) "
     "took 38 min on two cores shared with other builds (load 10-30), DuckDB 2 min; "
-    "run it alone: make test-spark (or TREMPLIN_TEST_SPARK=1)"
+    "run it alone: make test-spark (or TREMPLIN_TEST_SPARK=1). Not yet equal: fct_hiring_needs "
+    "(a near tie in the shrinkage grid for Corse, an estimate level on a boundary), see "
+    "docs/DESIGN.md, Engines"
 )
 
 
