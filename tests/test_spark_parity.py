@@ -35,7 +35,8 @@ OPT_IN = (
     "Spark parity is opt-in (issue 17): the whole-project Spark build (333 nodes, local[2]) "
     "took 38 min on two cores shared with other builds (load 10-30), DuckDB 2 min; "
     "run it alone: make test-spark (or TREMPLIN_TEST_SPARK=1). Not yet equal: fct_hiring_needs "
-    "(a near tie in the shrinkage grid for Corse, an estimate level on a boundary), see "
+    "(a near tie in the shrinkage grid for Corse, an estimate level on a boundary) and "
+    "diag_job_group_info (order of its job_titles list), see "
     "docs/DESIGN.md, Engines"
 )
 
