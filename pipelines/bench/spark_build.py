@@ -85,7 +85,7 @@ def node_timings(run_results: Path) -> dict:
 
 def build(engine: str, raw_dir: Path, work: Path) -> dict:
     """`dbt build` of the whole project on `engine`, measured as one process tree."""
-    from pipelines.bench.run import measure, settle
+    from pipelines.bench.measure import measure, settle
 
     target_path = work / f"target-{engine}"
     command = [
