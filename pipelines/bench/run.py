@@ -163,6 +163,8 @@ def step_timings(dagster_home: Path, since: float = 0.0) -> list[dict]:
     """
     import dagster as dg
 
+    # deploy/dagster.yaml names its storage directory through DAGSTER_HOME.
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     kinds = {
         dg.DagsterEventType.STEP_START,
