@@ -158,8 +158,18 @@
         category,
         raw_share as raw_rate,
         posterior_a / (posterior_a + posterior_b) as shrunk_rate,
-        {{ beta_quantile('posterior_a', 'posterior_b', 0.1) }} as low_80,
-        {{ beta_quantile('posterior_a', 'posterior_b', 0.9) }} as high_80,
+        -- The shares are posterior means (so that they add up). A marginal Beta whose first
+        -- parameter is well below 1 (a share near 0 with little behind it) has its mean above
+        -- its 90 % quantile: the interval is then stretched to reach the mean, and covers more
+        -- than 80 %, rather than leaving the published value outside its own interval.
+        least(
+            {{ beta_quantile('posterior_a', 'posterior_b', 0.1) }},
+            posterior_a / (posterior_a + posterior_b)
+        ) as low_80,
+        greatest(
+            {{ beta_quantile('posterior_a', 'posterior_b', 0.9) }},
+            posterior_a / (posterior_a + posterior_b)
+        ) as high_80,
         trials as effective_sample_size,
         {{ confidence_level('trials') }} as confidence_level,
         prior_share as prior_rate,
