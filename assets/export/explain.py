@@ -19,6 +19,7 @@ the record. Nothing here builds SQL from values.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -217,15 +218,33 @@ class _Landing:
         self.landing_dir = Path(landing_dir)
         self._by_slug: dict[str, dict[str, dict]] = {}
         self._scanned: set[str] = set()
+        self._names: dict[str, dict[str, list[Path]]] = {}
 
     def find(self, slug: str, sha256: str | None) -> dict:
         found = self._by_slug.get(slug)
         if found is None:
             found = self._by_slug[slug] = self._current(slug)
+        if sha256 and sha256 not in found:
+            # Landed names carry the first 12 hex digits of their sha256
+            # (`<date>__<sha12>__<name>`): read only those metadata files...
+            found.update(self._meta_files(slug, self._named(slug).get(sha256[:12], [])))
         if sha256 not in found and slug not in self._scanned:
+            # ...and every one only when none matches (a file landed under another name).
             self._scanned.add(slug)
             found.update(self._meta_files(slug))
         return found.get(sha256, {})
+
+    def _named(self, slug: str) -> dict[str, list[Path]]:
+        """Metadata files of the slug by the sha256 prefix in their name (one listing)."""
+        named = self._names.get(slug)
+        if named is None:
+            named = self._names[slug] = {}
+            folder = self.landing_dir / slug
+            for name in sorted(os.listdir(folder)) if folder.is_dir() else []:
+                parts = name.split("__")
+                if name.endswith(".meta.json") and len(parts) > 2:
+                    named.setdefault(parts[1], []).append(folder / name)
+        return named
 
     def _entry(self, slug: str, data_file: str, item: dict) -> dict:
         return {
@@ -244,9 +263,11 @@ class _Landing:
             if isinstance(item, dict)
         }
 
-    def _meta_files(self, slug: str) -> dict[str, dict]:
+    def _meta_files(self, slug: str, paths: list[Path] | None = None) -> dict[str, dict]:
         found = {}
-        for meta_path in sorted((self.landing_dir / slug).glob("*.meta.json")):
+        if paths is None:
+            paths = sorted((self.landing_dir / slug).glob("*.meta.json"))
+        for meta_path in paths:
             try:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -272,6 +293,11 @@ def _publisher_cells(con, queries, cell_rows, raw_dir: Path, landing: _Landing) 
     cells = []
     for (slug, table), payloads in wanted.items():
         path = _raw_path(raw_dir, slug, table)
+        parquet_files = sorted({p["parquet"] for p in payloads if p.get("parquet")})
+        if path is not None and parquet_files and all(p.get("parquet") for p in payloads):
+            # The query named each cell's Parquet file (a periodic table has one per period):
+            # read those, not the whole table.
+            path = parquet_files
         raw_rows: dict[tuple[str, int], dict] = {}
         if path is not None:
             # One scan of the raw table for all its cells; the exact pairs are kept here.

@@ -1,7 +1,8 @@
 -- Offers trend block of a fiche x département ($job_group_code, $departement_code):
 -- fct_offers_trend (one row per month) <- int_offers__offers (the first 50 offers by
 -- creation) <- their rows in the offers snapshots, read from the raw Parquet
--- ($raw__francetravail_offres__offers: the staging view would parse every snapshot);
+-- ($raw__francetravail_offres__offers: the staging view would parse every snapshot; each
+-- cell names its Parquet file, so its raw row is then read from that file alone);
 -- active months <- int_offers__active_months (national).
 with
 
@@ -39,9 +40,10 @@ select
     json_object(
         'file', r._source_file, 'row', r._row_number,
         'columns', ['offer_id', 'created_at', 'rome_code', 'commune_code'],
-        'label', concat_ws(' ', upper(trim(r.offer_id)), 'snapshot', r.snapshot_date)
+        'label', concat_ws(' ', upper(trim(r.offer_id)), 'snapshot', r.snapshot_date),
+        'parquet', r.filename
     ) as payload
-from read_parquet($raw__francetravail_offres__offers) as r
+from read_parquet($raw__francetravail_offres__offers, filename = true) as r
 where
     upper(trim(r.rome_code)) = $job_group_code
     and upper(trim(r.offer_id)) in (select offer_id from offers)
