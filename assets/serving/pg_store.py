@@ -196,7 +196,14 @@ class PostgresStore:
                 keys = list(waiting)[:MAX_BATCH]
                 batch = {key: waiting.pop(key) for key in keys}
                 try:
-                    rows = await self._fetch(statement, [keys])
+                    try:
+                        rows = await self._fetch(statement, [keys])
+                    except StoreUnavailableError:
+                        # Once more, on a new connection: a publication that has just
+                        # switched the views invalidates the statement prepared on the old
+                        # ones ("cached plan must not change result type"); every lookup of
+                        # the batch would otherwise answer 503.
+                        rows = await self._fetch(statement, [keys])
                 except Exception as exc:
                     for futures in batch.values():
                         for future in futures:
