@@ -37,14 +37,9 @@ def _free_port() -> int:
 def _session_pids(sid: int) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
         # After the command name: state, ppid, pgrp, session, ...; zombies are finished.
-        if int(fields[3]) == sid and fields[0] != "Z":
+        if fields and int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(entry.name))
     return pids
 
