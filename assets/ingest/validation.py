@@ -29,6 +29,14 @@ class TableContract:
     `patterns`: column -> full-match regex for the non-null values (codes).
     `not_null` / `unique`: key columns. `min_rows`: a floor that catches a truncated file.
     `accepted`: column -> allowed values (non-null).
+
+    A `unique` key may be partly empty (a national row of DARES' tensions has no région
+    nor département; a FAP-2009 family without a ROME code has none): an empty key column
+    is one more value, equal to itself, so two rows whose keys are equal but for empty
+    columns, empty in both, are duplicates. Only a row whose key is empty in every column
+    is left out (as an empty value is by a one-column key). Both checks, Great
+    Expectations' `expect_compound_columns_to_be_unique` (`ignore_row_if=
+    "all_values_are_missing"`) and `validate_parquet` (SQL `group by`), count so.
     """
 
     columns: tuple[str, ...]
@@ -103,7 +111,12 @@ def _expectations(contract: TableContract, present: set[str]) -> list:
         if len(key) == 1:
             exps.append(gxe.ExpectColumnValuesToBeUnique(column=key[0]))
         else:
-            exps.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(key)))
+            # GX's default, spelled out: it is the rule `validate_parquet` applies too.
+            exps.append(
+                gxe.ExpectCompoundColumnsToBeUnique(
+                    column_list=list(key), ignore_row_if="all_values_are_missing"
+                )
+            )
     return exps
 
 
@@ -336,11 +349,14 @@ def validate_parquet(
         for key in contract.unique:
             if not set(key) <= set(present):
                 continue
+            # `group by` puts empty values together, as GX's pandas `duplicated` does; a
+            # row whose key is empty in every column is left out (see TableContract).
             cols = ", ".join(_quote(c) for c in key)
-            count, samples = con.execute(
-                f"select count(*), (list(k))[1:{SAMPLE_SIZE}] from ("
-                f"select concat_ws(' | ', {cols}) as k from t "
-                f"where {' and '.join(f'{_quote(c)} is not null' for c in key)} "
+            shown = ", ".join(f"coalesce(cast({_quote(c)} as varchar), 'NULL')" for c in key)
+            duplicates, count, samples = con.execute(
+                f"select sum(n), count(*), (list(k order by k))[1:{SAMPLE_SIZE}] from ("
+                f"select concat_ws(' | ', {shown}) as k, count(*) as n from t "
+                f"where {' or '.join(f'{_quote(c)} is not null' for c in key)} "
                 f"group by {cols} having count(*) > 1)"
             ).fetchone()
             if count:
@@ -351,8 +367,9 @@ def validate_parquet(
                         if len(key) > 1
                         else "expect_column_values_to_be_unique",
                         ", ".join(key),
-                        f"column {', '.join(key)!r}: {count} duplicated value(s), expected "
-                        f"unique values; sample: {list(samples)}",
+                        f"column {', '.join(key)!r}: {int(duplicates)} offending row(s) with "
+                        f"{count} duplicated value(s), expected unique values; "
+                        f"sample: {list(samples)}",
                         samples,
                     )
                 )
