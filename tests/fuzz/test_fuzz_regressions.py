@@ -163,16 +163,31 @@ def test_mutant_duplicate_column_of_the_zone_codes_is_refused(benches, ops):
     assert "more than once; expected each column once" in verdict.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: GX's expect_compound_columns_to_be_unique counts rows whose key is "
-    "partly empty (fap set, rome blank) as duplicates, validate_parquet skips rows with "
-    "an empty key column; the two contract implementations disagree (docs/RELIABILITY.md)",
-)
 def test_mutant_blank_column_rome_in_fap225_gx_and_sql_agree(benches):
     """`make fuzz SEED=18` (dares_fap, fap225_rome.csv): the rome column blanked. GX
-    rejects fap2009_rome (690 rows "not unique" on (fap, rome)); the SQL validator accepts
-    the same rows. The factory checks frames with GX and staged tables with SQL, so one
-    contract gives two verdicts."""
+    rejected fap2009_rome (690 rows "not unique" on (fap, rome)), the SQL validator
+    accepted the same rows: it left out rows with an empty key column, GX counts them
+    (empty values equal). The factory checks frames with GX and staged tables with SQL;
+    both now count a partly empty key as GX does, and reject this table."""
     verdict = replay(benches, "dares_fap", "fap225_rome.csv", "blank_column(148,0,0)")
-    assert verdict.outcome != "failure", verdict
+    assert verdict.outcome == "rejected", verdict
+    assert "fap225_rome.csv" in verdict.message
+    assert "column 'fap, rome'" in verdict.message and "expected unique values" in verdict.message
+
+
+def test_mutant_zero_bytes_making_calamine_abort_is_refused(benches):
+    """`make fuzz SEED=18`: zeroed bytes in sl_etc_2021T4.xls make calamine ask for 4 PB;
+    the failed allocation is a Rust abort (SIGABRT) that took the fuzz worker down (and
+    would take a `tremplin run` down). `read_workbook` reads in a child process now: the
+    child dies, the parser raises a ParseError naming the file."""
+    verdict = replay(
+        benches,
+        "insee_chomage_localise",
+        "sl_etc_2021T4.xls",
+        "zero_bytes(65535,14831,0) zero_bytes(500,23571,673)",
+    )
+    assert verdict.outcome == "rejected", verdict
+    assert (
+        "sl_etc_2021T4.xls is not a readable workbook (the workbook reader died on SIGABRT: "
+        "memory allocation of" in verdict.message
+    )
