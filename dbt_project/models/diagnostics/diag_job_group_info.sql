@@ -10,7 +10,7 @@ fiches as (
 titles as (
     select
         job_group_code,
-        {{ ordered_list('label', 'is_principal desc, label') }} as job_titles
+        {{ ordered_list('label', 'is_principal desc, label, job_title_code') }} as job_titles
     from {{ ref('dim_job_title') }}
     where not coalesce(is_rarely_used, false)
     group by job_group_code
