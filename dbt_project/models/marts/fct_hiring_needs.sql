@@ -126,6 +126,7 @@ difficult_input as (
         cell_id,
         {{ dbt.concat(['job_group_code', "':'", dbt.cast('survey_year', dbt.type_string())]) }}
             as group_id,
+        region_code,
         difficult_events as events,
         difficult_trials as exposure,
         region_difficult_events as region_events,
@@ -140,6 +141,7 @@ seasonal_input as (
         cell_id,
         {{ dbt.concat(['job_group_code', "':'", dbt.cast('survey_year', dbt.type_string())]) }}
             as group_id,
+        region_code,
         seasonal_events as events,
         seasonal_trials as exposure,
         region_seasonal_events as region_events,
@@ -150,11 +152,11 @@ seasonal_input as (
 ),
 
 difficult as (
-    {{ beta_binomial_estimates('difficult_input') }}
+    {{ beta_binomial_estimates('difficult_input', region_key='region_code') }}
 ),
 
 seasonal as (
-    {{ beta_binomial_estimates('seasonal_input') }}
+    {{ beta_binomial_estimates('seasonal_input', region_key='region_code') }}
 )
 
 select
@@ -173,9 +175,12 @@ select
     100 * difficult.high_80 as difficult_interval_80_high_pct,
     difficult.effective_sample_size as difficult_effective_sample_size,
     difficult.confidence_level as difficult_confidence_level,
-    -- Less than one allocated project behind the share: the value is the prior.
+    -- Less than one allocated project behind the share (to 1e-9, macros/shrinkage.sql):
+    -- the value is the prior.
     case
-        when difficult.has_data and difficult.effective_sample_size >= 1 then 'departement'
+        when
+            difficult.has_data and {{ count_reaches('difficult.effective_sample_size', 1) }}
+            then 'departement'
         when difficult.cell_id is not null then 'prior'
     end as difficult_estimate_level,
     difficult.prior_level as difficult_prior_level,
@@ -185,9 +190,12 @@ select
     100 * seasonal.high_80 as seasonal_interval_80_high_pct,
     seasonal.effective_sample_size as seasonal_effective_sample_size,
     seasonal.confidence_level as seasonal_confidence_level,
-    -- Less than one allocated project behind the share: the value is the prior.
+    -- Less than one allocated project behind the share (to 1e-9, macros/shrinkage.sql):
+    -- the value is the prior.
     case
-        when seasonal.has_data and seasonal.effective_sample_size >= 1 then 'departement'
+        when
+            seasonal.has_data and {{ count_reaches('seasonal.effective_sample_size', 1) }}
+            then 'departement'
         when seasonal.cell_id is not null then 'prior'
     end as seasonal_estimate_level,
     seasonal.prior_level as seasonal_prior_level,

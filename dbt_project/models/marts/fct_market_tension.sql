@@ -62,6 +62,7 @@ shrink_input as (
     select
         {{ dbt.concat(['job_group_code', "':'", 'departement_code']) }} as cell_id,
         job_group_code as group_id,
+        region_code,
         offers_count as events,
         case when offers_count is not null then job_seekers_avg end as exposure,
         region_offers_count as region_events,
@@ -72,7 +73,7 @@ shrink_input as (
 ),
 
 estimates as (
-    {{ gamma_poisson_estimates('shrink_input') }}
+    {{ gamma_poisson_estimates('shrink_input', region_key='region_code') }}
 ),
 
 market as (
