@@ -22,7 +22,7 @@ from pathlib import Path
 from assets.export import diff as diff_module
 from assets.foundation.files import write_atomically
 from assets.report import changes as changes_mod
-from assets.report import charts, figures, geo, page, provenance
+from assets.report import figures, geo, page, provenance
 
 REPORT_FILE = "report.html"
 DEFAULT_DEPARTEMENT = "75"
@@ -138,6 +138,10 @@ def build_report(
             departements_with_values={},
             unchanged=True,
         )
+    # Altair (a third of a second to import) only when a report is drawn: a no-op run's
+    # report step stops at the fingerprint above.
+    from assets.report import charts
+
     synthetic = provenance.synthetic_fields(vintage_dir, manifest)
     features = geo.load_boundaries()
     codes = [f["properties"]["code"] for f in features]
