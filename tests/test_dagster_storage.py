@@ -11,10 +11,16 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from pipelines.dagster_storage import KEPT_ENGINES, PooledSqliteEventLogStorage
+from pipelines.dagster_storage import (
+    KEPT_ENGINES,
+    PooledSqliteEventLogStorage,
+    PooledSqliteRunStorage,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+PRAGMAS = ("journal_mode", "synchronous")
 
 
 @dg.asset
@@ -63,3 +69,38 @@ print(len(instance.get_run_records()), event is not None)
     assert dg.materialize([tiny], instance=instance).success
     assert len(instance.get_run_records()) == 1
     instance.dispose()
+
+
+def test_every_database_commits_in_wal_without_waiting_for_the_disk(tmp_path, monkeypatch):
+    """Run storage, index and a new run's shard: kept connections in WAL mode with
+    `synchronous=NORMAL` (1), the shard in WAL from its first table on; asking whether a
+    table exists goes to the database once, not once per event."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = _instance(home)
+    assert isinstance(instance.run_storage, PooledSqliteRunStorage)
+    asked = []
+    original = SqliteEventLogStorage.has_table
+    monkeypatch.setattr(
+        SqliteEventLogStorage,
+        "has_table",
+        lambda self, name: asked.append(name) or original(self, name),
+    )
+    for _ in range(3):
+        run_id = dg.materialize([tiny], instance=instance).run_id
+    assert asked and len(asked) == len(set(asked))
+    storage = instance.event_log_storage
+    with instance.run_storage.connect() as conn:
+        settings = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in PRAGMAS]
+        assert settings == ["wal", 1]
+    for shard in ("index", run_id):
+        with storage._connect(shard) as conn:
+            settings = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in PRAGMAS]
+            assert settings == ["wal", 1], shard
+    # Another process (Dagster's own storage: the UI) reads what was written.
+    fresh = dg.DagsterInstance.from_config(str(home))
+    assert len(fresh.get_run_records()) == 3
+    instance.dispose()
+    fresh.dispose()
