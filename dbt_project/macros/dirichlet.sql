@@ -111,8 +111,14 @@
             select
                 group_id,
                 concentration,
+                -- Scores compared to 1e-6, as in _shrinkage_best_concentration (the
+                -- sum's last digits depend on the engine's order); ties go, as before,
+                -- to the larger concentration.
                 row_number() over (
-                    partition by group_id order by log_likelihood desc, concentration desc
+                    partition by group_id
+                    order by
+                        {{ _shrinkage_score_units('log_likelihood') }} desc nulls last,
+                        concentration desc
                 ) as preference
             from dm_likelihood
         ) as ranked
