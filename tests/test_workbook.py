@@ -102,6 +102,12 @@ def test_a_reader_that_answers_nonsense_is_a_parse_error(monkeypatch):
         read_workbook(b"\xd0\xcf\x11\xe0", slug="s", file_name="f.xls")
 
 
+def test_a_workbook_without_worksheet_is_a_parse_error(monkeypatch):
+    _child(monkeypatch, "import pickle; sys.stdout.buffer.write(pickle.dumps(('rows', {})))")
+    with pytest.raises(ParseError, match=r"^s: f\.xls is not a readable workbook \(no "):
+        read_workbook(b"\xd0\xcf\x11\xe0", slug="s", file_name="f.xls")
+
+
 def test_the_real_child_survives_a_rust_abort(monkeypatch):
     """The bytes of `make fuzz SEED=18`'s mutant of sl_etc_2021T4.xls that made calamine
     abort the process (a failed allocation of 4 PB): the child dies, the caller does not."""

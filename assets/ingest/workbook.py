@@ -95,7 +95,13 @@ def read_workbook(
             f"cells (sheet {name!r}: {rows:,} rows x {columns:,} columns), more than the "
             f"{limit:,} expected at most; a corrupted cell address?"
         )
-    return _frames(result[1])
+    if not result[1]:
+        raise _unreadable(slug, file_name, "no worksheet")
+    try:
+        return _frames(result[1])
+    except Exception as exc:  # noqa: BLE001 - pandas on cells calamine accepted
+        what = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise _unreadable(slug, file_name, what) from exc
 
 
 def _child_argv(max_cells: int, timeout: float) -> list[str]:

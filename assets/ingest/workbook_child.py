@@ -38,6 +38,8 @@ def read(data: bytes, max_cells: int) -> tuple:
         return ("too_big", sizes)
     # The worksheets pandas' calamine reader lists (chart sheets are left out).
     names = [s.name for s in book.sheets_metadata if s.typ == SheetTypeEnum.WorkSheet]
+    if not names:
+        return ("error", "", f"no worksheet among its sheets {list(sizes)}")
     return ("rows", {name: sheets[name].to_python(skip_empty_area=False) for name in names})
 
 

@@ -191,3 +191,22 @@ def test_mutant_zero_bytes_making_calamine_abort_is_refused(benches):
         "sl_etc_2021T4.xls is not a readable workbook (the workbook reader died on SIGABRT: "
         "memory allocation of" in verdict.message
     )
+
+
+@pytest.mark.parametrize(
+    "ops",
+    [
+        "zero_bytes(228,48642,17401) zero_bytes(1929,524288,120425)",
+        "zero_bytes(228,48642,17401) zero_bytes(1929,228,120425)",
+        "zero_bytes(228,48642,17401) zero_bytes(228,228,120425)",
+        "zero_bytes(228,48642,228) zero_bytes(228,228,120425)",
+    ],
+)
+def test_mutant_zero_bytes_leaving_no_worksheet_is_refused(benches, ops):
+    """`make fuzz SEED=18` after workbooks moved to a child process: zeroed bytes in
+    sl_etc_2021T4.xls leave sheets none of which is a worksheet; pandas' reader raised
+    ValueError "Sheet name is an empty list", which the in-process read used to turn into
+    a ParseError and the first version of the child path let through."""
+    verdict = replay(benches, "insee_chomage_localise", "sl_etc_2021T4.xls", ops)
+    assert verdict.outcome == "rejected", verdict
+    assert "sl_etc_2021T4.xls is not a readable workbook (no worksheet" in verdict.message
