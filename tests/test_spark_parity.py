@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 from dbt_fixtures import write_raw_fixtures
 
+from assets.dbt_spark import JavaNotFoundError, resolve_java
 from pipelines.spark_engine import compare_builds, load_spark_tables, spark_table_dirs
 
 pytestmark = pytest.mark.spark
@@ -112,8 +112,10 @@ def _summary(result: subprocess.CompletedProcess) -> str:
 def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not _asked(request.config):
         pytest.skip(OPT_IN)
-    if shutil.which("java") is None:
-        pytest.fail("Spark needs Java 17 or newer on PATH (OpenJDK 17: /usr/bin/java)")
+    try:
+        resolve_java()  # what tremplin-dbt does before Spark starts: a clear error first
+    except JavaNotFoundError as exc:
+        pytest.fail(str(exc))
     work = tmp_path_factory.mktemp("spark_parity")
     write_raw_fixtures(work / "raw")
     duck = _dbt(work, "dev", "build")
