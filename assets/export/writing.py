@@ -116,6 +116,16 @@ def _describe_relation(
 # --------------------------------------------------------------------------- SQL projections
 
 
+# Rounded twice: first to four more decimals, as a DECIMAL, then to the declared ones, half
+# away from zero on that decimal. A sum that is exactly on a half (194.25 BMO projects after
+# the bridge's quarter weights) comes out 194.24999999999997 or 194.25000000000003 depending
+# on the order the engine added in; rounded once as a double it would publish 194.2 or
+# 194.3. The first rounding takes such values back to the half (order noise is ~1e-13
+# relative, far below 0.5e-4 of a last digit), so the DuckDB and Spark builds, and any two
+# builds of the same inputs, publish the same digits. A DECIMAL has no -0.0 either.
+TIE_GUARD_DECIMALS = 4
+
+
 def _children(duckdb_type: Any) -> dict:
     return dict(duckdb_type.children)
 
@@ -124,7 +134,6 @@ def _rounded(ref: str, duckdb_type: Any, field: str, depth: int, undeclared: lis
     """`ref` with every DOUBLE / FLOAT inside it rounded to its declared decimals.
 
     Returns `ref` itself when nothing inside needs rounding, so most columns are read as is.
-    `+ 0.0` turns a rounded -0.0 into 0.0, so the sign of nothing is never published.
     """
     type_id = duckdb_type.id
     if type_id in _FLOAT_TYPES:
@@ -132,7 +141,8 @@ def _rounded(ref: str, duckdb_type: Any, field: str, depth: int, undeclared: lis
         if decimals is None:
             undeclared.append(field)
             return ref
-        return f"cast(round({ref}, {decimals}) + 0.0 as {duckdb_type})"
+        exact = f"cast({ref} as decimal(38, {decimals + TIE_GUARD_DECIMALS}))"
+        return f"cast(round({exact}, {decimals}) as {duckdb_type})"
     if type_id in ("list", "array"):
         var = f"x{depth}"
         child = _children(duckdb_type)["child"]
