@@ -4,7 +4,8 @@
 
 A private warehouse refreshes N times (`tremplin run`, as the schedule does) from a copy of
 the embedded mirror that changes between runs (the geography publication revised: a
-département renamed and renamed back). Before each run one fault is drawn:
+département renamed and renamed back; before each run with probability `--revision-rate`,
+0.5 by default). Before each run one fault is drawn:
 
 * `none`: a plain run;
 * `corrupt_file`: the mirror serves a truncated `departements.json` for that run;
@@ -258,11 +259,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
+        "--revision-rate",
+        type=float,
+        default=0.5,
+        help="probability that the mirror is revised before a run (default 0.5); a revised "
+        "mirror means a whole rebuild, a run on an unchanged one finds nothing new",
+    )
+    parser.add_argument(
         "--faults",
         default=",".join(FAULTS),
         help=f"the faults drawn from, comma-separated (default: all of {', '.join(FAULTS)})",
     )
     args = parser.parse_args(argv)
+    if not 0.0 <= args.revision_rate <= 1.0:
+        parser.error(f"--revision-rate {args.revision_rate}: a probability, between 0 and 1")
     drawn = tuple(f for f in args.faults.split(",") if f)
     unknown = sorted(set(drawn) - set(FAULTS))
     if unknown or not drawn:
@@ -272,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tremplin-soak-"))
     warehouse, mirror, log = root / "warehouse", root / "mirror", root / "runs.log"
     shutil.copytree(MIRROR, mirror)
-    print(f"soak: {args.runs} runs, seed {seed}, work in {root} (run output: {log})")
+    print(
+        f"soak: {args.runs} runs, seed {seed}, revision rate {args.revision_rate}, "
+        f"work in {root} (run output: {log})"
+    )
     started = time.monotonic()
     invariants = Invariants(warehouse)
     faults: Counter = Counter()
@@ -283,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        soak_runs(args.runs, rng, drawn, warehouse, mirror, log, invariants, faults, outcomes)
+        soak_runs(args, rng, drawn, warehouse, mirror, log, invariants, faults, outcomes)
     except KeyboardInterrupt:
         # Stopped (SIGTERM, Ctrl-C): the runs so far are reported; the run under way was
         # killed like a kill9 fault, so the landing check tolerates its temporary files.
@@ -295,10 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
 
-def soak_runs(runs, rng, drawn, warehouse, mirror, log, invariants, faults, outcomes) -> int:  # noqa: PLR0913
+def soak_runs(args, rng, drawn, warehouse, mirror, log, invariants, faults, outcomes) -> int:  # noqa: PLR0913
     version = 0
-    for index in range(1, runs + 1):
-        if rng.random() < 0.5:
+    for index in range(1, args.runs + 1):
+        if rng.random() < args.revision_rate:
             version += 1
             revise(mirror, version)
         fault = rng.choice(drawn)
@@ -329,7 +342,7 @@ def soak_runs(runs, rng, drawn, warehouse, mirror, log, invariants, faults, outc
             flush=True,
         )
         SOAKED[0] = index
-    return runs
+    return args.runs
 
 
 SOAKED = [0]
@@ -374,8 +387,11 @@ def finish(
     for violation in invariants.violations:
         print(f"  - {violation}")
     replay = f"make soak N={args.runs} SEED={seed}"
-    if drawn != FAULTS:
-        replay = f"tests/soak/soak.py --runs {args.runs} --seed {seed} --faults {args.faults}"
+    if drawn != FAULTS or args.revision_rate != 0.5:
+        replay = (
+            f"tests/soak/soak.py --runs {args.runs} --seed {seed} --faults {args.faults} "
+            f"--revision-rate {args.revision_rate}"
+        )
     print(f"seed {seed}: replay with {replay}")
     if not invariants.violations and args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
