@@ -3,8 +3,8 @@
 The export rounds with these in SQL (Parquet and JSON Lines alike), the JSON Schema states
 them (`x-decimals`) and docs/EXPORTS.md shows them, so the three cannot disagree. A value
 like `56.00000000000001` is an artefact of floating point, not information: rounding to
-what the field can mean makes the files smaller and the bytes stable whatever order dbt
-summed in.
+what the field can mean makes the files smaller and the bytes stable whatever order the
+engine summed in (ties included: see `TIE_GUARD_DECIMALS` in writing.py).
 
 Keys are the diagnostic models' column names, shared by every table that publishes the
 same field; a DOUBLE inside a list of structs is `<column>[].<struct field>`. A DOUBLE
