@@ -325,10 +325,30 @@ def run_job(
             )
         return EXIT_HELD
     print(f"\ntremplin {command} succeeded in {elapsed:.0f} s")
+    prune_history(instance, settings)
     _summary(settings, rebuilt=_warehouse_rebuilt(result), log_path=log_path)
     if log_path is not None:
         print(f"log:       {log_path}")
     return 0
+
+
+def prune_history(instance, settings) -> None:
+    """Old runs that changed nothing leave the instance (`pipelines.run_history`). A failure
+    to prune is a warning: the run itself succeeded."""
+    from pipelines.run_history import prune_unchanged_runs
+
+    if instance.is_ephemeral:
+        return
+    try:
+        pruned = prune_unchanged_runs(instance, settings.keep_unchanged_runs)
+    except Exception as exc:  # noqa: BLE001 - the run's outcome does not depend on it
+        print(f"warning: Dagster's run history was not pruned: {exc}", file=sys.stderr)
+        return
+    if pruned.deleted:
+        print(
+            f"history:   {pruned.deleted} older runs that changed nothing deleted from "
+            f"Dagster's instance ({pruned.kept_unchanged} kept: TREMPLIN_KEEP_UNCHANGED_RUNS)"
+        )
 
 
 def _warehouse_rebuilt(result) -> bool:

@@ -25,6 +25,8 @@ run shard is put in WAL mode before Dagster creates its tables, so that its doze
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -139,6 +141,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             while self._engines:
                 _, engine = self._engines.popitem()
                 engine.dispose()
+
+    def delete_events(self, run_id: str) -> None:
+        """Dagster empties a deleted run's shard but leaves its file (an empty database of a
+        few hundred kB, and its WAL): the file goes too, so deleted runs free their space."""
+        super().delete_events(run_id)
+        with self._db_lock:
+            engine = self._engines.pop(run_id, None)
+            if engine is not None:
+                engine.dispose()
+            self._initialized_dbs.discard(run_id)
+        path = self.path_for_shard(run_id)
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
 
     def wipe(self) -> None:
         # The run shards' files are deleted: no connection may outlive them.

@@ -344,6 +344,27 @@ def build_failure_sensor(source_slugs: Sequence[str]) -> dg.SensorDefinition:
     return run_failure_alert
 
 
+def build_history_sensor() -> dg.SensorDefinition:
+    """The daemon's runs are pruned like `tremplin run`'s (`pipelines.run_history`)."""
+
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name="prune_unchanged_runs",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        monitor_all_code_locations=False,
+        description="After each successful run, deletes the older runs that changed nothing, "
+        "keeping the newest TREMPLIN_KEEP_UNCHANGED_RUNS (default 20) of them.",
+    )
+    def prune_unchanged(context: dg.RunStatusSensorContext):
+        from pipelines.run_history import prune_unchanged_runs
+
+        pruned = prune_unchanged_runs(context.instance, get_settings().keep_unchanged_runs)
+        if pruned.deleted:
+            context.log.info("%d older unchanged runs deleted", pruned.deleted)
+
+    return prune_unchanged
+
+
 def build_sensors(
     specs: Sequence[SourceSpec], settings: Settings | None = None
 ) -> list[dg.SensorDefinition]:
@@ -358,4 +379,5 @@ def build_sensors(
         )
         sensors.append(build_release_sensor(spec, override.enabled, every))
     sensors.append(build_failure_sensor([s.slug for s in specs]))
+    sensors.append(build_history_sensor())
     return sensors

@@ -73,6 +73,8 @@ class Settings:
     # The engine dbt builds on: "duckdb" (the default, one machine) or "spark".
     engine: str = "duckdb"
     spark_dir_override: Path | None = None
+    # Successful runs that changed nothing kept in the Dagster instance (pipelines/run_history.py).
+    keep_unchanged_runs: int = 20
 
     @property
     def spark_dir(self) -> Path:
@@ -152,6 +154,8 @@ def get_settings() -> Settings:
                             local pyspark session; `tremplin build --engine spark`)
     TREMPLIN_SPARK_DIR      Spark's Derby metastore and Parquet tables (default: <warehouse
                             dir>/spark)
+    TREMPLIN_KEEP_UNCHANGED_RUNS  successful runs that changed nothing kept in Dagster's run
+                            history, the newest ones (default 20; older ones are deleted)
     """
     warehouse_dir = _path("TREMPLIN_WAREHOUSE_DIR", PROJECT_ROOT / "warehouse")
     mode = os.environ.get("TREMPLIN_MODE", "mirror").strip().lower() or "mirror"
@@ -184,6 +188,7 @@ def get_settings() -> Settings:
             if os.environ.get("TREMPLIN_SPARK_DIR", "").strip()
             else None
         ),
+        keep_unchanged_runs=_positive_int("TREMPLIN_KEEP_UNCHANGED_RUNS", default=20),
     )
 
 
