@@ -60,15 +60,25 @@ def prune_unchanged_runs(instance: dg.DagsterInstance, keep: int) -> Pruned:
     """Delete the successful runs that changed nothing, but the newest `keep` of them."""
     if keep < 1:
         raise ValueError(f"keep={keep}: at least the newest unchanged run stays")
-    successful = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
-    unchanged: list[str] = []  # newest first, as get_runs returns them
-    for run in successful:
-        tag = run.tags.get(CHANGED_TAG)
-        if tag is None:
-            tag = "true" if run_changed(instance, run.run_id) else "false"
-            instance.add_run_tags(run.run_id, {CHANGED_TAG: tag})
-        if tag == "false":
-            unchanged.append(run.run_id)
+    success = [DagsterRunStatus.SUCCESS]
+    # Ids only (newest first): the records are read just for the runs not yet classified.
+    successful = instance.get_run_ids(filters=RunsFilter(statuses=success))
+    tagged = {
+        value: set(
+            instance.get_run_ids(filters=RunsFilter(statuses=success, tags={CHANGED_TAG: value}))
+        )
+        for value in ("true", "false")
+    }
+    unchanged: list[str] = []  # newest first
+    for run_id in successful:
+        if run_id in tagged["true"]:
+            continue
+        if run_id not in tagged["false"]:
+            changed = run_changed(instance, run_id)
+            instance.add_run_tags(run_id, {CHANGED_TAG: "true" if changed else "false"})
+            if changed:
+                continue
+        unchanged.append(run_id)
     doomed = unchanged[keep:]
     for run_id in doomed:
         instance.delete_run(run_id)

@@ -138,9 +138,40 @@ def test_ratios_and_targets():
         "tremplin_minus_3x_floor_s": 20.0,
         "pandas_vs_tremplin": 12.0,
     }
-    assert all(results["targets"].values())
+    assert results["targets"] == {
+        run.TARGETS["e2e_vs_floor_plus_30"]: True,
+        run.TARGETS["ahead_of_pandas"]: True,
+    }
     results["tremplin"]["seconds"] = 61.0
-    assert not run.targets(results)[run.TARGETS["e2e_vs_floor"]]
+    assert not run.targets(results)[run.TARGETS["e2e_vs_floor_plus_30"]]
+    results["tremplin"]["seconds"] = 50.0
+    results["tremplin"]["ok"] = False  # a run that stopped early meets nothing
+    assert not any(run.targets(results).values())
+
+
+def test_each_scale_checks_the_targets_of_its_line_in_the_table():
+    results = _results()
+    results["scale"] = "small"
+    results["tremplin"]["seconds"], results["tremplin_noop"]["seconds"] = 39.0, 6.0
+    checked = run.targets(results)
+    assert checked == {
+        run.TARGETS["e2e_embedded"]: True,
+        run.TARGETS["noop_embedded"]: False,
+        run.TARGETS["ahead_of_pandas"]: True,
+    }
+    results["targets"] = checked
+    table = run.format_table(results)
+    assert f"[ ] {run.TARGETS['noop_embedded']}  (6.0 s)" in table
+    assert f"[x] {run.TARGETS['e2e_embedded']}  (39.0 s)" in table
+    results["scale"] = "national"
+    results["tremplin"]["peak_rss_mb"] = 3500
+    results["tremplin_noop"]["seconds"] = 9.5
+    assert run.targets(results) == {
+        run.TARGETS["e2e_vs_floor"]: False,  # 39 s against 3 x 10 s
+        run.TARGETS["peak_rss"]: False,
+        run.TARGETS["noop_national"]: True,
+        run.TARGETS["ahead_of_pandas"]: True,
+    }
 
 
 def test_table_and_json_hold_every_figure(tmp_path):
@@ -180,7 +211,7 @@ def test_failed_pandas_baseline_is_reported_with_its_cause():
     table = run.format_table(results)
     assert "pandas baseline (FAILED)" in table
     assert "stopped: MemoryError in offers_trend after 300 s" in table
-    assert not results["targets"][run.TARGETS["pandas_vs_e2e"]]
+    assert not results["targets"][run.TARGETS["ahead_of_pandas"]]
     assert results["ratios"]["pandas_vs_tremplin"] is None
 
 

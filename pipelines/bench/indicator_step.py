@@ -125,9 +125,12 @@ def time_dbt_indicators(warehouse_dir: Path, work: Path) -> dict:
 
 def compute_seconds(baseline: dict) -> float | None:
     """A baseline's computing time over the headline indicators (its reading excluded);
-    None when it did not finish them."""
+    None when it did not finish them (or, in results older than the split, did not time
+    its computing apart)."""
     indicators = baseline.get("indicators", {})
     if not baseline.get("ok") or set(indicators) != set(HEADLINE_MODELS):
+        return None
+    if any("compute_seconds" not in i for i in indicators.values()):
         return None
     return round(sum(i["compute_seconds"] for i in indicators.values()), 2)
 
