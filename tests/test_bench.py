@@ -185,6 +185,15 @@ def test_table_and_json_hold_every_figure(tmp_path):
     assert json.loads(path.read_text()) == results
 
 
+def test_keep_refuses_a_folder_that_holds_something(tmp_path):
+    """The kept warehouse must be this run's alone: nothing is measured into a used folder."""
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "warehouse.duckdb").write_text("someone's")
+    with pytest.raises(SystemExit, match="is not empty"):
+        run.benchmark("small", out_root=tmp_path / "out", keep=tmp_path / "keep")
+    assert not (tmp_path / "out").exists()  # refused before generating anything
+
+
 def test_memory_cap_turns_exhaustion_into_a_memory_error(tmp_path):
     """The pandas baseline runs under a cap: nationally it fails cleanly, saying where."""
     command = [sys.executable, "-c", "import sys; print('start', flush=True); bytearray(2**31)"]

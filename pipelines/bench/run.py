@@ -519,7 +519,12 @@ def benchmark(
     pandas: bool = True,
     polars: bool = True,
     engine: str = "duckdb",
+    keep: Path | None = None,
 ) -> dict:
+    """Every measure on the `scale` mirror; the run's warehouse and Dagster home go to a
+    temporary folder, or to `keep`, left in place (e.g. for `spark_build --raw-dir`)."""
+    if keep is not None and keep.exists() and any(keep.iterdir()):
+        raise SystemExit(f"bench: --keep {keep} is not empty; give an empty or new folder")
     mirror = out_root / scale
     if regenerate or not (mirror / COMPLETE_MARKER).exists():
         generate_mirror(mirror, scale)
@@ -537,7 +542,8 @@ def benchmark(
         "bytes": results["read_floor"]["bytes"],
     }
     with tempfile.TemporaryDirectory(prefix=f"tremplin-bench-{scale}-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if keep is None else keep.resolve()
+        work.mkdir(parents=True, exist_ok=True)
         print(f"bench {scale}: tremplin run ...", flush=True)
         results["tremplin"] = run_tremplin(mirror, work, "run")
         print(f"bench {scale}: tremplin run again (no-op) ...", flush=True)
@@ -599,6 +605,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only time `tremplin explain` on an existing warehouse directory",
     )
     parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep the run's warehouse and Dagster home in DIR (new or empty)",
+    )
+    parser.add_argument(
         "--table",
         type=Path,
         metavar="RESULTS_JSON",
@@ -632,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pandas=not args.no_pandas,
         polars=not args.no_polars,
         engine=args.engine,
+        keep=args.keep,
     )
     path = write_results(results, args.results_dir)
     print()
