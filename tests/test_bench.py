@@ -9,6 +9,7 @@ import fnmatch
 import json
 import os
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -205,6 +206,73 @@ def test_memory_cap_turns_exhaustion_into_a_memory_error(tmp_path):
     failed = {"indicator": "offers_trend", "error": "MemoryError", "seconds": 12.5}
     line = run.pandas_failure(measured, failed, cap=2**31)
     assert line.startswith("MemoryError in offers_trend after 12.5 s (address-space cap 2.0 GB")
+
+
+def test_a_timeout_ends_the_whole_process_tree(tmp_path):
+    """A build past its budget is ended with its children (dbt's JVM), keeping its log."""
+    script = (
+        "import subprocess, sys, time; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "open(sys.argv[1], 'w').write(str(child.pid)); print('started', flush=True); "
+        "time.sleep(60)"
+    )
+    pid_file = tmp_path / "child.pid"
+    measured = run.measure(
+        [sys.executable, "-c", script, str(pid_file)], {**os.environ}, tmp_path / "log", timeout=3
+    )
+    assert measured.timed_out and measured.seconds < 30
+    assert "started" in measured.output
+    child = int(pid_file.read_text())
+    for _ in range(50):  # the grandchild is gone too (reaped by init shortly after)
+        if not Path(f"/proc/{child}").exists() or "Z" in _state(child):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"process {child} survived the timeout")
+    finished = run.measure(
+        [sys.executable, "-c", "print(1)"], {**os.environ}, tmp_path / "l2", timeout=30
+    )
+    assert not finished.timed_out and finished.returncode == 0
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "Z"
+
+
+DBT_CONSOLE = """\
+1 of 1 OK hook: tremplin.on-run-start.0 ........................................ [OK in 21.06s]
+1 of 333 OK loaded seed file main.bmo_expected_top_fiches ............... [INSERT 14 in 0.26s]
+2 of 333 START sql table model main.fct_hiring_needs ........................... [RUN]
+2 of 333 OK created sql table model main.fct_hiring_needs ...................... [OK in 398.50s]
+3 of 333 PASS not_null_columns_fct_hiring_needs ................................ [PASS in 1.24s]
+"""
+
+
+def test_a_stopped_build_says_how_far_it_got():
+    from pipelines.bench import spark_build
+
+    assert spark_build.progress(DBT_CONSOLE) == {"finished": 3, "of": 333, "finished_s": 400.0}
+    assert spark_build.progress("") == {"finished": 0, "of": None, "finished_s": 0.0}
+    stopped = {
+        "ok": False,
+        "timed_out": True,
+        "timeout_s": 3600.0,
+        "seconds": 3600.4,
+        "peak_rss_mb": 5000,
+        "outside_nodes_s": 3600.4,
+        "slowest": [],
+        "progress": spark_build.progress(DBT_CONSOLE),
+    }
+    done = {"ok": True, "seconds": 120.0, "peak_rss_mb": 2900, "outside_nodes_s": 10.0}
+    results = {"duckdb": done, "spark": stopped, "caveat": spark_build.CAVEAT}
+    results["parity"] = {"tables": 0, "differing": [], "skipped": "a build did not finish"}
+    lines = "\n".join(spark_build.format_rows(results))
+    assert "spark (STOPPED at 3600 s)" in lines
+    assert "nodes finished: 3 of 333" in lines
+    assert "parity: not compared (a build did not finish)" in lines
 
 
 def test_failed_pandas_baseline_is_reported_with_its_cause():

@@ -6,6 +6,7 @@ Shared by the bench's steps (`run.py`) and the engine comparison (`spark_build.p
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -53,6 +54,7 @@ class Measured:
     returncode: int
     samples: list[tuple[float, int]] = field(default_factory=list)
     output: str = ""
+    timed_out: bool = False
 
     @property
     def peak_rss(self) -> int:
@@ -64,12 +66,18 @@ class Measured:
 
 
 def measure(
-    command: Sequence[str], env: dict, log_path: Path, memory_cap: int | None = None
+    command: Sequence[str],
+    env: dict,
+    log_path: Path,
+    memory_cap: int | None = None,
+    timeout: float | None = None,
 ) -> Measured:
     """Run `command`, sampling its process tree's RSS; output goes to `log_path`.
 
     `memory_cap` (bytes) bounds the child's address space: past it, allocations fail with
-    MemoryError in the child instead of the kernel killing whatever process it picks."""
+    MemoryError in the child instead of the kernel killing whatever process it picks.
+    `timeout` (s) ends the command and its whole tree (e.g. a JVM under dbt) past that
+    time: the result says it timed out, and what the command logged until then stays."""
     samples: list[tuple[float, int]] = []
     started = time.monotonic()
     with log_path.open("w", encoding="utf-8") as out:
@@ -80,6 +88,7 @@ def measure(
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: _cap_memory(memory_cap)) if memory_cap else None,
+            start_new_session=timeout is not None,  # its own group, ended as one
         )
         done = threading.Event()
 
@@ -90,10 +99,18 @@ def measure(
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        returncode = process.wait()
+        timed_out = False
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(process.pid, signal.SIGKILL)
+            returncode = process.wait()
         done.set()
         sampler.join()
-    return Measured(time.monotonic() - started, returncode, samples, log_path.read_text())
+    return Measured(
+        time.monotonic() - started, returncode, samples, log_path.read_text(), timed_out
+    )
 
 
 def _cap_memory(limit: int) -> None:

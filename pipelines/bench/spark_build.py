@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -83,8 +84,28 @@ def node_timings(run_results: Path) -> dict:
     }
 
 
-def build(engine: str, raw_dir: Path, work: Path) -> dict:
-    """`dbt build` of the whole project on `engine`, measured as one process tree."""
+# dbt's console line for a finished node: "12 of 334 OK created sql table model s.m [OK in 1.2s]".
+NODE_LINE = re.compile(
+    r"\b(\d+) of (\d+) (?:OK|PASS|WARN|ERROR|FAIL|SKIP)\b(?! hook:).*?\bin ([\d.]+)s\]"
+)
+
+
+def progress(output: str) -> dict:
+    """How far a build got, from dbt's console lines: what a killed build leaves (it writes
+    no run_results.json), and what tells a slow build from a stuck one."""
+    finished = [(int(m[1]), int(m[2]), float(m[3])) for m in NODE_LINE.finditer(output)]
+    if not finished:
+        return {"finished": 0, "of": None, "finished_s": 0.0}
+    return {
+        "finished": len(finished),
+        "of": finished[-1][1],
+        "finished_s": round(sum(seconds for _, _, seconds in finished), 2),
+    }
+
+
+def build(engine: str, raw_dir: Path, work: Path, timeout: float | None = None) -> dict:
+    """`dbt build` of the whole project on `engine`, measured as one process tree, ended
+    after `timeout` seconds if given."""
     from pipelines.bench.measure import measure, settle
 
     target_path = work / f"target-{engine}"
@@ -103,11 +124,16 @@ def build(engine: str, raw_dir: Path, work: Path) -> dict:
         str(work / f"logs-{engine}"),
     ]
     settled = settle()
-    measured = measure(command, _env(engine, raw_dir, work), work / f"dbt-{engine}.log")
+    log = work / f"dbt-{engine}.log"
+    print(f"bench: dbt build on {engine} ... (progress: {log})", flush=True)
+    measured = measure(command, _env(engine, raw_dir, work), log, timeout=timeout)
     nodes = node_timings(target_path / "run_results.json")
     return {
-        "ok": measured.returncode == 0 and not nodes["failed"],
+        "ok": measured.returncode == 0 and not nodes["failed"] and not measured.timed_out,
         "returncode": measured.returncode,
+        "timed_out": measured.timed_out,
+        "timeout_s": timeout,
+        "progress": progress(measured.output),
         "settle_before_s": settled,
         "seconds": round(measured.seconds, 2),
         "peak_rss_mb": round(measured.peak_rss / 2**20),
@@ -116,15 +142,18 @@ def build(engine: str, raw_dir: Path, work: Path) -> dict:
     }
 
 
-def engine_builds(raw_dir: Path, work: Path) -> dict:
-    """Both builds on `raw_dir`, then the comparison of their marts and diagnostic tables."""
+def engine_builds(raw_dir: Path, work: Path, timeout: float | None = None) -> dict:
+    """Both builds on `raw_dir`, then the comparison of their marts and diagnostic tables
+    (when both finished). `timeout` bounds each build."""
     from pipelines.spark_engine import compare_builds
 
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"raw_dir": str(raw_dir), "caveat": CAVEAT}
     for engine in TARGETS:
-        print(f"bench: dbt build on {engine} ...", flush=True)
-        results[engine] = build(engine, raw_dir, work)
+        results[engine] = build(engine, raw_dir, work, timeout)
+    if not all(results[engine]["ok"] for engine in TARGETS):
+        results["parity"] = {"tables": 0, "differing": [], "skipped": "a build did not finish"}
+        return results
     diffs = compare_builds(work / "duckdb" / "warehouse.duckdb", work / "spark")
     results["parity"] = {
         "tables": len(diffs),
@@ -138,16 +167,26 @@ def format_rows(results: dict) -> list[str]:
     lines = ["", f"{'dbt build, same raw Parquet':<34}{'wall s':>10}{'peak RSS MB':>14}"]
     for engine in TARGETS:
         item = results[engine]
-        name = f"  {engine}{'' if item['ok'] else ' (FAILED)'}"
+        state = "" if item["ok"] else " (FAILED)"
+        if item.get("timed_out"):
+            state = f" (STOPPED at {item['timeout_s']:.0f} s)"
+        name = f"  {engine}{state}"
         lines.append(f"{name:<34}{item['seconds']:>10.1f}{item['peak_rss_mb']:>14}")
-        lines.append(f"{'    outside the nodes':<34}{item['outside_nodes_s']:>10.1f}")
+        done = item.get("progress", {})
+        if not item["ok"] and done.get("of"):
+            lines.append(f"    nodes finished: {done['finished']} of {done['of']}")
+        else:
+            lines.append(f"{'    outside the nodes':<34}{item['outside_nodes_s']:>10.1f}")
     for slow in results["spark"]["slowest"][:5]:
         lines.append(f"{'    ' + slow['node'].split('.')[-1][:29]:<34}{slow['seconds']:>10.1f}")
     parity = results["parity"]
-    lines.append(
-        f"  parity: {parity['tables'] - len(parity['differing'])} of {parity['tables']} "
-        "mart and diagnostic tables equal"
-    )
+    if parity.get("skipped"):
+        lines.append(f"  parity: not compared ({parity['skipped']})")
+    else:
+        lines.append(
+            f"  parity: {parity['tables'] - len(parity['differing'])} of {parity['tables']} "
+            "mart and diagnostic tables equal"
+        )
     lines += [f"    {line}" for line in parity["differing"]]
     lines.append(f"  {results['caveat']}")
     return lines
@@ -160,9 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--raw-dir", type=Path, required=True, help="a warehouse's raw folder")
     parser.add_argument("--work", type=Path, help="where the builds go (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--timeout", type=float, help="end a build after this many seconds (its progress kept)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tremplin-bench-engines-") as tmp:
-        results = engine_builds(args.raw_dir.resolve(), (args.work or Path(tmp)).resolve())
+        work = (args.work or Path(tmp)).resolve()
+        results = engine_builds(args.raw_dir.resolve(), work, args.timeout)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", "utf-8")
     print("\n".join(format_rows(results)))
