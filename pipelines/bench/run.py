@@ -350,11 +350,7 @@ def target_checks(results: dict) -> list[tuple[str, bool, str]]:
         "e2e_vs_floor": (ok and e2e <= 3 * floor, f"{e2e:.1f} s against {3 * floor:.1f} s"),
         "peak_rss": (run_["peak_rss_mb"] <= 3072, f"{run_['peak_rss_mb']} MB"),
         "noop_national": (noop_ok and noop["seconds"] <= 10, f"{noop['seconds']:.1f} s"),
-        "ahead_of_pandas": (
-            ok and bool(pandas.get("ok")) and e2e < pandas["seconds"],
-            f"{e2e:.1f} s against "
-            + (f"{pandas['seconds']:.1f} s" if pandas.get("ok") else "no pandas time"),
-        ),
+        "ahead_of_pandas": _ahead_of_pandas(ok, e2e, pandas),
     }
     if "explain" in results:
         explained = results["explain"]
@@ -365,6 +361,17 @@ def target_checks(results: dict) -> list[tuple[str, bool, str]]:
         )
     names = (*SCALE_TARGETS.get(results["scale"], ()), *EVERY_SCALE_TARGETS)
     return [(TARGETS[n], *measured[n]) for n in names if n in measured]
+
+
+def _ahead_of_pandas(ok: bool, e2e: float, pandas: dict) -> tuple[bool, str]:
+    """Met when tremplin finishes first; a pandas script that runs out of memory under the
+    bench's cap never finishes, so a tremplin run that does is ahead of it (and says so)."""
+    if pandas.get("ok"):
+        return ok and e2e < pandas["seconds"], f"{e2e:.1f} s against {pandas['seconds']:.1f} s"
+    error = str(pandas.get("error") or "")
+    if error.startswith("MemoryError"):
+        return ok, f"{e2e:.1f} s; pandas did not finish: {error}"
+    return False, f"{e2e:.1f} s against no pandas time"
 
 
 def targets(results: dict) -> dict:
