@@ -21,3 +21,15 @@ def test_bad_ordered_threads_are_refused(monkeypatch, value):
     monkeypatch.setenv("TREMPLIN_DBT_ORDERED_THREADS", value)
     with pytest.raises(ValueError, match="TREMPLIN_DBT_ORDERED_THREADS=.*at least 1"):
         get_settings()
+
+
+def test_build_threads_default_to_one_and_reach_dbt(monkeypatch):
+    """One engine thread by default: identical inputs, byte-identical warehouse."""
+    monkeypatch.delenv("TREMPLIN_DBT_THREADS", raising=False)
+    assert get_settings().dbt_threads == 1
+    assert dbt_env(get_settings())["TREMPLIN_DBT_THREADS"] == "1"
+    monkeypatch.setenv("TREMPLIN_DBT_THREADS", "2")
+    assert dbt_env(get_settings())["TREMPLIN_DBT_THREADS"] == "2"
+    monkeypatch.setenv("TREMPLIN_DBT_THREADS", "0")
+    with pytest.raises(ValueError, match="TREMPLIN_DBT_THREADS=.*at least 1"):
+        get_settings()

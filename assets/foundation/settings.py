@@ -65,6 +65,11 @@ class Settings:
     # Engine threads for the models whose rows keep their input order (no aggregation):
     # parallel there gives the same table, row for row. Everything else runs on one.
     dbt_ordered_threads: int = 2
+    # Engine threads for every other model. Parallel aggregation adds doubles in a varying
+    # order, so the warehouse's last bits may differ between two builds of the same inputs;
+    # the export rounds on a decimal carried four digits further (assets/export/writing.py),
+    # which gives the same published values either way.
+    dbt_threads: int = 1
     # PostgreSQL publication and the API (docs/SERVING.md).
     publish_dsn: str | None = None
     publish_keep: int = 3
@@ -141,6 +146,7 @@ def get_settings() -> Settings:
     TREMPLIN_DBT_MEMORY_LIMIT  DuckDB memory limit inside dbt builds (default 2500MB)
     TREMPLIN_DBT_ORDERED_THREADS  DuckDB threads for the order-preserving models (the large
                             staging table; default: the machine's cores)
+    TREMPLIN_DBT_THREADS    DuckDB threads for every other model (default 1)
     TREMPLIN_GATE_HEADLINES `table.field:mean|median:max_pct;...` headline indicators whose
                             relative move holds a vintage (default DEFAULT_GATE_HEADLINES;
                             "" for none)
@@ -178,6 +184,7 @@ def get_settings() -> Settings:
         dbt_ordered_threads=_positive_int(
             "TREMPLIN_DBT_ORDERED_THREADS", default=os.cpu_count() or 1
         ),
+        dbt_threads=_positive_int("TREMPLIN_DBT_THREADS", default=1),
         publish_dsn=os.environ.get("TREMPLIN_PUBLISH_DSN", "").strip() or None,
         publish_keep=_positive_int("TREMPLIN_PUBLISH_KEEP", default=3),
         api_dsn=os.environ.get("TREMPLIN_API_DSN", "").strip() or None,

@@ -9,7 +9,16 @@
 {%- endmacro %}
 
 {% macro reset_engine_threads() -%}
-    {{ return(adapter.dispatch('set_engine_threads', 'tremplin')(1)) }}
+    {{ return(adapter.dispatch('set_engine_threads', 'tremplin')(build_engine_threads())) }}
+{%- endmacro %}
+
+{#- The engine threads of the build's other models: TREMPLIN_DBT_THREADS, one by default. -#}
+{% macro build_engine_threads() -%}
+    {{ return(adapter.dispatch('build_engine_threads', 'tremplin')()) }}
+{%- endmacro %}
+
+{% macro default__build_engine_threads() -%}
+    {{ return(env_var('TREMPLIN_DBT_THREADS', '1') | int) }}
 {%- endmacro %}
 
 {% macro default__set_engine_threads(threads) -%}
