@@ -1,8 +1,9 @@
-{#- Builds run on one DuckDB thread (profiles.yml): parallel aggregation adds doubles in a
-    varying order, and identical inputs must give identical exports. A model that only
-    projects rows (no aggregation, no join) gets the same table row for row on several
-    threads, since DuckDB keeps the insertion order: such a model may open with
-    `set_ordered_threads()` and must close with `reset_engine_threads()`. -#}
+{#- Builds run on TREMPLIN_DBT_THREADS DuckDB threads, one by default (profiles.yml):
+    parallel aggregation adds doubles in a varying order, and one thread keeps the
+    warehouse identical for identical inputs. A model that only projects rows (no
+    aggregation, no join) gets the same table row for row on several threads, since DuckDB
+    keeps the insertion order: such a model may open with `set_ordered_threads()` and must
+    close with `reset_engine_threads()`. -#}
 {% macro set_ordered_threads() -%}
     {{ return(adapter.dispatch('set_engine_threads', 'tremplin')(
         env_var('TREMPLIN_DBT_ORDERED_THREADS', '1') | int)) }}
