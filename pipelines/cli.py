@@ -70,7 +70,9 @@ def _failures(result) -> list[str]:
     return lines
 
 
-def _summary(settings, rebuilt: bool = True, log_path: Path | None = None) -> None:
+def _summary(
+    settings, rebuilt: bool = True, log_path: Path | None = None, brief: bool = False
+) -> None:
     """Where the warehouse and the export are, with row counts.
 
     On the console, one line per layer (staging, intermediate, marts, diagnostics,
@@ -81,11 +83,12 @@ def _summary(settings, rebuilt: bool = True, log_path: Path | None = None) -> No
     print(f"warehouse: {settings.duckdb_path}" + ("" if rebuilt else " (unchanged)"))
     counts = _table_counts(settings, views=rebuilt)
     listing = [f"  {name:<56} {rows:>10}" for name, rows in counts]
-    if log_path is None:
+    if log_path is None and not brief:
         print("\n".join(listing))
     else:
         for line in _layer_lines(counts, views=rebuilt):
             print(line)
+    if log_path is not None:
         with log_path.open("a", encoding="utf-8") as log:
             log.write("\nwarehouse relations (rows):\n" + "\n".join(listing) + "\n")
     manifest = read_latest_manifest(settings.exports_dir)
@@ -252,21 +255,37 @@ def run_job(
     sources: list[str] | None = None,
     full_refresh: bool = False,
     verbose: bool = False,
+    force: bool = False,
 ) -> int:
     """Run a job the way the UI does (`pipelines.launch`), showing `pipelines.console`'s
-    lines; the full stream goes to a log file, or to the console with `verbose`."""
+    lines; the full stream goes to a log file, or to the console with `verbose`.
+
+    A whole-graph mirror-mode `run` first asks `pipelines.run_state` whether anything
+    moved since the last one; when nothing did, no Dagster run starts."""
     if live:
         os.environ["TREMPLIN_MODE"] = "live"
     settings = get_settings()
-    from pipelines.console import RunProgress, new_log_path, quiet_run
-    from pipelines.launch import execute_job
-
     started = time.monotonic()
     scope = f" (sources: {', '.join(sources)})" if sources else ""
     print(
         f"tremplin {command}: job {JOBS[command]}{scope}, {settings.mode} mode, "
         f"mirror {settings.mirror_dir}"
     )
+    recordable = command == "run" and not sources and not full_refresh and settings.mode == "mirror"
+    before = None
+    if recordable:
+        from pipelines import run_state
+
+        before = run_state.current_state(settings)
+        unchanged = None if force else run_state.unchanged_since_last_run(settings, before)
+        if unchanged is not None:
+            return _nothing_new(settings, unchanged, started, verbose)
+        run_state.forget(settings)
+        fetch_log_from = run_state.fetch_log_size(settings)
+
+    from pipelines.console import RunProgress, new_log_path, quiet_run
+    from pipelines.launch import execute_job
+
     log_path = None if verbose else new_log_path(settings.run_log_dir, command)
     if log_path is not None:
         print(f"log:       {log_path} (-v shows it here)")
@@ -329,6 +348,31 @@ def run_job(
     _summary(settings, rebuilt=_warehouse_rebuilt(result), log_path=log_path)
     if log_path is not None:
         print(f"log:       {log_path}")
+    if before is not None:
+        run_state.record_run(
+            settings,
+            before,
+            run_id=result.run_id,
+            warnings=console.warnings,
+            fetch_log_from=fetch_log_from,
+        )
+    return 0
+
+
+def _nothing_new(settings, unchanged, started: float, verbose: bool) -> int:
+    """The answer of a run that found nothing moved since the last one (`run_state`)."""
+    from pipelines.run_state import note_mirror_check
+
+    note_mirror_check(settings, unchanged)
+    print(
+        f"nothing new since run {unchanged.run_id[:8]} ({unchanged.finished_at}): the "
+        "mirror, the code, the settings and the warehouse are as it left them, so no "
+        "Dagster run was started (`tremplin run --force` starts one)"
+    )
+    for line in unchanged.warnings:
+        print(f"{line} (shown by that run)", file=sys.stderr)
+    print(f"\ntremplin run succeeded in {time.monotonic() - started:.1f} s")
+    _summary(settings, rebuilt=False, brief=not verbose)
     return 0
 
 
@@ -852,6 +896,13 @@ def parser() -> argparse.ArgumentParser:
                 metavar="SLUG",
                 help="only this source (repeatable); `run` also rebuilds what depends on it",
             )
+        if name == "run":
+            cmd.add_argument(
+                "--force",
+                action="store_true",
+                help="start the Dagster run even when nothing moved since the last run "
+                "(mirror mode skips it otherwise)",
+            )
         if name in ("run", "build"):
             cmd.add_argument(
                 "--full-refresh",
@@ -973,6 +1024,7 @@ def _main(argv: list[str] | None) -> int:
             getattr(args, "source", None),
             getattr(args, "full_refresh", False),
             args.verbose,
+            getattr(args, "force", False),
         )
     if args.command == "sql":
         return run_sql(args.query, args.max_rows, args.format, args.output)

@@ -69,6 +69,7 @@ class Console:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.warnings: list[str] = []  # as shown, for a run that finds nothing new to repeat
         self._progress = ""
         self._lock = threading.RLock()
 
@@ -85,6 +86,7 @@ class Console:
 
     def warn(self, text: str) -> None:
         with self._lock:
+            self.warnings.append(text)
             self._clear()
             self.out.flush()
             self.err.write(text + "\n")

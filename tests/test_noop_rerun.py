@@ -34,6 +34,7 @@ from assets.export.vintages import promote_vintage
 from assets.foundation.fingerprint import read_record, write_record
 from assets.foundation.settings import DBT_PROJECT_DIR, PROJECT_ROOT, HeadlineThreshold
 from assets.ingest.factory import CONTRACT_CHECK, raw_record_path
+from assets.ingest.status import read_records
 from pipelines import cli
 from pipelines import dbt as tremplin_dbt
 from pipelines.dbt import build_record_path, dbt_project_digest, raw_files_state
@@ -341,6 +342,36 @@ def test_noop_rerun_skips_parse_build_and_export(warehouse, monkeypatch, capsys)
 
 
 @pytest.mark.slow
+def test_a_rerun_with_nothing_new_starts_no_dagster_run(warehouse, monkeypatch, capsys):
+    # The restored copy is not the warehouse the last run left (new inodes): a Dagster run.
+    first = run(monkeypatch, warehouse)
+    raw_and_models_unchanged(first)
+    capsys.readouterr()
+    fetch_log = warehouse / "runs" / "fetches.jsonl"
+    fetched = len(read_records(fetch_log))
+    db = warehouse / "warehouse.duckdb"
+    db_state = (db.stat().st_mtime_ns, file_sha(db))
+
+    again = run(monkeypatch, warehouse)
+    assert again.code == 0 and again.results == [], "a Dagster run was started"
+    out = capsys.readouterr().out
+    assert "nothing new since run" in out and "(unchanged)" in out
+    assert f"-> {latest_vintage(warehouse)}" in out
+    assert (db.stat().st_mtime_ns, file_sha(db)) == db_state
+    # `tremplin status` sees every source's mirror checked just now.
+    noted = read_records(fetch_log)[fetched:]
+    assert {n["slug"] for n in noted} == {m.SPEC.slug for m in source_modules()}
+    assert all(n["new_files"] == [] and n["checked_by"] for n in noted)
+
+    forced = run(monkeypatch, warehouse, args=("run", "--force"))
+    assert forced.results and raw_and_models_unchanged(forced)["unchanged"] is True
+    # Anything new in the warehouse directory (here a stray file): Dagster runs again.
+    (warehouse / "notes.txt").write_text("an analyst's file", encoding="utf-8")
+    moved = run(monkeypatch, warehouse)
+    assert moved.code == 0 and moved.results
+
+
+@pytest.mark.slow
 def test_damaged_raw_record_reparses_that_source(warehouse, monkeypatch):
     record = raw_record_path(warehouse / "raw", ROME)
     content = json.loads(record.read_text())
@@ -466,7 +497,11 @@ def test_changed_landed_file_reparses_rebuilds_and_exports_then_skips(
     assert models and not any(m.get("unchanged") for m in models.values())
     assert export[EXPORT_KEY]["changed"] and latest_vintage(warehouse) != vintage
 
-    assert raw_and_models_unchanged(run(monkeypatch, warehouse, mirror))["unchanged"]
+    # Nothing moved since: no Dagster run; forced, every step finds its inputs unchanged.
+    again = run(monkeypatch, warehouse, mirror)
+    assert again.code == 0 and again.results == []
+    forced = run(monkeypatch, warehouse, mirror, args=("run", "--force"))
+    assert raw_and_models_unchanged(forced)["unchanged"]
 
 
 @pytest.mark.slow

@@ -114,7 +114,8 @@ def test_second_run_lands_nothing_and_keeps_the_export(first_run, monkeypatch):
     landing_before = tree_digest(first_run / "landing")
     manifest_before = latest_manifest(first_run)
     exports_before = sorted(p.name for p in (first_run / "exports").iterdir())
-    assert run(monkeypatch, first_run) == 0
+    # --force: through Dagster, although nothing moved (tests/test_noop_rerun.py has both).
+    assert run(monkeypatch, first_run, MIRROR, "--force") == 0
     assert tree_digest(first_run / "landing") == landing_before
     manifest_after = latest_manifest(first_run)
     assert manifest_after["content_sha256"] == manifest_before["content_sha256"]

@@ -117,6 +117,11 @@ def read_records(log: Path) -> list[dict]:
         text = log.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
+    return parse_records(text)
+
+
+def parse_records(text: str) -> list[dict]:
+    """The readable JSON lines of `text`."""
     records = []
     for line in text.splitlines():
         try:
