@@ -458,3 +458,41 @@ def test_indicator_step_builds_the_headline_models_on_the_small_scale(tmp_path):
         assert con.execute(f"select count(*) from {model}").fetchall()[0][0] > 0, model
     con.close()
     assert not (tmp_path / "warehouse" / "warehouse.duckdb").exists()
+
+
+def test_models_only_leaves_the_data_tests_out_of_both_builds(tmp_path, monkeypatch):
+    from pipelines.bench import measure, spark_build
+
+    commands = []
+
+    def fake_measure(command, env, log, timeout=None):
+        commands.append(list(command))
+        return measure.Measured(seconds=1.0, returncode=0, output="")
+
+    monkeypatch.setattr(measure, "measure", fake_measure)
+    monkeypatch.setattr(measure, "settle", lambda: 0.0)
+    spark_build.build("duckdb", tmp_path / "raw", tmp_path, models_only=True)
+    spark_build.build("spark", tmp_path / "raw", tmp_path)
+    only_models, everything = commands
+    assert only_models[only_models.index("--target") + 1] == "dev"
+    assert only_models[-4:] == list(spark_build.WITHOUT_TESTS)
+    assert "--exclude-resource-type" not in everything
+    lines = "\n".join(
+        spark_build.format_rows(
+            {
+                "models_only": True,
+                "duckdb": {"ok": True, "seconds": 1.0, "peak_rss_mb": 1, "outside_nodes_s": 0.0},
+                "spark": {
+                    "ok": True,
+                    "seconds": 2.0,
+                    "peak_rss_mb": 2,
+                    "outside_nodes_s": 0.0,
+                    "slowest": [],
+                },
+                "parity": {"tables": 19, "differing": []},
+                "caveat": spark_build.CAVEAT,
+            }
+        )
+    )
+    assert "models+seeds, same raw Parquet" in lines
+    assert "parity: 19 of 19 mart and diagnostic tables equal" in lines

@@ -20,7 +20,8 @@ its time measures its overhead (JVM, metastore, one statement at a time, Python 
 for the UDFs), not what a cluster would do with inputs larger than one machine.
 
 Alone, on an existing raw folder:
-`python -m pipelines.bench.spark_build --raw-dir <warehouse>/raw [--work DIR]`.
+`python -m pipelines.bench.spark_build --raw-dir <warehouse>/raw [--work DIR] [--models-only]`
+(models and seeds only, the parity test's build: data tests are most of Spark's nodes).
 """
 
 from __future__ import annotations
@@ -103,9 +104,20 @@ def progress(output: str) -> dict:
     }
 
 
-def build(engine: str, raw_dir: Path, work: Path, timeout: float | None = None) -> dict:
-    """`dbt build` of the whole project on `engine`, measured as one process tree, ended
-    after `timeout` seconds if given."""
+# What `--models-only` leaves out: the parity test's build (models and seeds), the one a
+# national Spark build can finish in a session (data tests are most of Spark's nodes).
+WITHOUT_TESTS = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
+
+
+def build(
+    engine: str,
+    raw_dir: Path,
+    work: Path,
+    timeout: float | None = None,
+    models_only: bool = False,
+) -> dict:
+    """`dbt build` of the whole project on `engine` (models and seeds only if
+    `models_only`), measured as one process tree, ended after `timeout` seconds if given."""
     from pipelines.bench.measure import measure, settle
 
     target_path = work / f"target-{engine}"
@@ -122,6 +134,7 @@ def build(engine: str, raw_dir: Path, work: Path, timeout: float | None = None) 
         str(target_path),
         "--log-path",
         str(work / f"logs-{engine}"),
+        *(WITHOUT_TESTS if models_only else ()),
     ]
     settled = settle()
     log = work / f"dbt-{engine}.log"
@@ -142,15 +155,17 @@ def build(engine: str, raw_dir: Path, work: Path, timeout: float | None = None) 
     }
 
 
-def engine_builds(raw_dir: Path, work: Path, timeout: float | None = None) -> dict:
+def engine_builds(
+    raw_dir: Path, work: Path, timeout: float | None = None, models_only: bool = False
+) -> dict:
     """Both builds on `raw_dir`, then the comparison of their marts and diagnostic tables
     (when both finished). `timeout` bounds each build."""
     from pipelines.spark_engine import compare_builds
 
     work.mkdir(parents=True, exist_ok=True)
-    results: dict = {"raw_dir": str(raw_dir), "caveat": CAVEAT}
+    results: dict = {"raw_dir": str(raw_dir), "caveat": CAVEAT, "models_only": models_only}
     for engine in TARGETS:
-        results[engine] = build(engine, raw_dir, work, timeout)
+        results[engine] = build(engine, raw_dir, work, timeout, models_only)
     if not all(results[engine]["ok"] for engine in TARGETS):
         results["parity"] = {"tables": 0, "differing": [], "skipped": "a build did not finish"}
         return results
@@ -164,7 +179,8 @@ def engine_builds(raw_dir: Path, work: Path, timeout: float | None = None) -> di
 
 def format_rows(results: dict) -> list[str]:
     """Lines for the bench table: both builds, then the slowest Spark nodes."""
-    lines = ["", f"{'dbt build, same raw Parquet':<34}{'wall s':>10}{'peak RSS MB':>14}"]
+    what = "models+seeds" if results.get("models_only") else "dbt build"
+    lines = ["", f"{what + ', same raw Parquet':<34}{'wall s':>10}{'peak RSS MB':>14}"]
     for engine in TARGETS:
         item = results[engine]
         state = "" if item["ok"] else " (FAILED)"
@@ -202,10 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, help="end a build after this many seconds (its progress kept)"
     )
+    parser.add_argument(
+        "--models-only",
+        action="store_true",
+        help="build models and seeds, not the data tests (what the parity test builds)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tremplin-bench-engines-") as tmp:
         work = (args.work or Path(tmp)).resolve()
-        results = engine_builds(args.raw_dir.resolve(), work, args.timeout)
+        results = engine_builds(args.raw_dir.resolve(), work, args.timeout, args.models_only)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", "utf-8")
     print("\n".join(format_rows(results)))
