@@ -60,8 +60,10 @@ class Settings:
     gate_max_dropped_pct: float = 5.0
     gate_headlines: tuple[HeadlineThreshold, ...] = DEFAULT_GATE_HEADLINES
     # DuckDB's own default is 80 % of the RAM: national models would take 9 GB. Capped,
-    # DuckDB spills to disk beside the warehouse instead.
-    dbt_memory_limit: str = "2500MB"
+    # DuckDB spills to disk beside the warehouse instead. 1500MB keeps a national run's
+    # whole process tree (Dagster and dbt) under 3 GB at no cost in time (docs/BENCHMARK.md,
+    # "Peak memory under 3 GB").
+    dbt_memory_limit: str = "1500MB"
     # Engine threads for the models whose rows keep their input order (no aggregation):
     # parallel there gives the same table, row for row. Everything else runs on one.
     dbt_ordered_threads: int = 2
@@ -143,7 +145,7 @@ def get_settings() -> Settings:
                             deploy/automation.yaml when it exists; "" for none)
     TREMPLIN_GATE_MAX_DROPPED_PCT  share of a table's keys (%) a new export vintage may drop
                             before the publication gate holds it (default 5)
-    TREMPLIN_DBT_MEMORY_LIMIT  DuckDB memory limit inside dbt builds (default 2500MB)
+    TREMPLIN_DBT_MEMORY_LIMIT  DuckDB memory limit inside dbt builds (default 1500MB)
     TREMPLIN_DBT_ORDERED_THREADS  DuckDB threads for the order-preserving models (the large
                             staging table; default: the machine's cores)
     TREMPLIN_DBT_THREADS    DuckDB threads for every other model (default 1)
@@ -180,7 +182,7 @@ def get_settings() -> Settings:
         automation_file=_automation_file(),
         gate_max_dropped_pct=_gate_max_dropped_pct(),
         gate_headlines=parse_gate_headlines(os.environ.get("TREMPLIN_GATE_HEADLINES")),
-        dbt_memory_limit=os.environ.get("TREMPLIN_DBT_MEMORY_LIMIT", "").strip() or "2500MB",
+        dbt_memory_limit=os.environ.get("TREMPLIN_DBT_MEMORY_LIMIT", "").strip() or "1500MB",
         dbt_ordered_threads=_positive_int(
             "TREMPLIN_DBT_ORDERED_THREADS", default=os.cpu_count() or 1
         ),
