@@ -25,6 +25,9 @@ SPARK_SCHEMA = "tremplin"  # profiles.yml, target spark: the Spark database of t
 COMPARED_PREFIXES = ("dim_", "fct_", "diag_")
 REL_TOL = 1e-9
 NOT_BUILT = "not built by Spark"
+# dbt's selection for models and seeds without the data tests: what the parity test builds
+# in `make test`, and `spark_build --models-only` (data tests are most of Spark's nodes).
+WITHOUT_TESTS = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
 # Below this, two numbers are equal whatever their ratio (0 against 1e-17 after a sum taken
 # in another order).
 ABS_TOL = 1e-12

@@ -462,6 +462,7 @@ def test_indicator_step_builds_the_headline_models_on_the_small_scale(tmp_path):
 
 def test_models_only_leaves_the_data_tests_out_of_both_builds(tmp_path, monkeypatch):
     from pipelines.bench import measure, spark_build
+    from pipelines.spark_engine import WITHOUT_TESTS
 
     commands = []
 
@@ -475,7 +476,7 @@ def test_models_only_leaves_the_data_tests_out_of_both_builds(tmp_path, monkeypa
     spark_build.build("spark", tmp_path / "raw", tmp_path)
     only_models, everything = commands
     assert only_models[only_models.index("--target") + 1] == "dev"
-    assert only_models[-4:] == list(spark_build.WITHOUT_TESTS)
+    assert only_models[-4:] == list(WITHOUT_TESTS)
     assert "--exclude-resource-type" not in everything
     lines = "\n".join(
         spark_build.format_rows(

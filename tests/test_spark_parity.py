@@ -29,7 +29,12 @@ import pytest
 from dbt_fixtures import write_raw_fixtures
 
 from assets.dbt_spark import JavaNotFoundError, resolve_java
-from pipelines.spark_engine import compare_builds, load_spark_tables, spark_table_dirs
+from pipelines.spark_engine import (
+    WITHOUT_TESTS,
+    compare_builds,
+    load_spark_tables,
+    spark_table_dirs,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -39,8 +44,6 @@ FULL = (
     "2026-12-03 in 23 min 46 s. Run it: make test-spark (TREMPLIN_TEST_SPARK_FULL=1); see "
     "docs/DESIGN.md, Engines"
 )
-# Models and seeds only: the data tests are the full depth's.
-WITHOUT_TESTS = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
 
 
 ROOT = Path(__file__).resolve().parent.parent

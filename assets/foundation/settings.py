@@ -182,7 +182,8 @@ def get_settings() -> Settings:
         automation_file=_automation_file(),
         gate_max_dropped_pct=_gate_max_dropped_pct(),
         gate_headlines=parse_gate_headlines(os.environ.get("TREMPLIN_GATE_HEADLINES")),
-        dbt_memory_limit=os.environ.get("TREMPLIN_DBT_MEMORY_LIMIT", "").strip() or "1500MB",
+        dbt_memory_limit=os.environ.get("TREMPLIN_DBT_MEMORY_LIMIT", "").strip()
+        or Settings.dbt_memory_limit,
         dbt_ordered_threads=_positive_int(
             "TREMPLIN_DBT_ORDERED_THREADS", default=os.cpu_count() or 1
         ),

@@ -104,11 +104,6 @@ def progress(output: str) -> dict:
     }
 
 
-# What `--models-only` leaves out: the parity test's build (models and seeds), the one a
-# national Spark build can finish in a session (data tests are most of Spark's nodes).
-WITHOUT_TESTS = ("--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
-
-
 def build(
     engine: str,
     raw_dir: Path,
@@ -119,6 +114,7 @@ def build(
     """`dbt build` of the whole project on `engine` (models and seeds only if
     `models_only`), measured as one process tree, ended after `timeout` seconds if given."""
     from pipelines.bench.measure import measure, settle
+    from pipelines.spark_engine import WITHOUT_TESTS
 
     target_path = work / f"target-{engine}"
     command = [
