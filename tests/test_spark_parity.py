@@ -156,8 +156,10 @@ def test_every_data_test_passes_on_spark(builds: Path) -> None:
 
 def test_spark_build_stays_under_the_work_dir(builds: Path) -> None:
     # The Derby metastore and the warehouse live under TREMPLIN_SPARK_DIR, never in the cwd
-    # (here the work dir itself) or the repository.
+    # (here the work dir itself) or the repository; so do the shuffle files (spark.local.dir),
+    # which Spark would otherwise write to /tmp.
     assert (builds / "spark" / "metastore_db").is_dir()
+    assert (builds / "spark" / "local").is_dir()
     assert not (builds / "metastore_db").exists() and not (ROOT / "metastore_db").exists()
     assert not (builds / "spark-warehouse").exists() and not (ROOT / "spark-warehouse").exists()
     assert "diag_local_diagnosis" in spark_table_dirs(builds / "spark")

@@ -401,17 +401,6 @@
         where gp_informed.has_data = 1
     ),
 
-    gp_fit_grid as (
-        select
-            gp_fit_cells.*,
-            shrinkage_grid.concentration
-        from gp_fit_cells
-        cross join ({{ _shrinkage_grid() }}
-        ) as shrinkage_grid
-    ),
-
-    {{ _gamma_prior('gp_fit_prior', 'gp_fit_grid') }}
-
     gp_likelihood as (
         -- A cell's events are negative binomial: mean E m, shape the prior's.
         select
@@ -423,7 +412,7 @@
                 + prior_shape * ln(prior_shape / (prior_shape + exposure * prior_rate))
                 + events * ln(exposure * prior_rate / (prior_shape + exposure * prior_rate))
             ) as log_likelihood
-        from gp_fit_prior
+        from {{ _gamma_prior_rows('gp_fit_cells', grid=true) }} as gp_fit_prior
         group by group_id, concentration
     ),
 
@@ -549,48 +538,54 @@
     V* = w V (T when R = 0), and the cell's prior has the variance m^2 / c + V* (1 + 1 / c)
     (law of total variance): a = m^2 / that. Followed by a comma. -#}
 {% macro _gamma_prior(name, source) -%}
-    {{ name }}_variances as (
-        select
-            {{ source }}.*,
-            {{ source }}.france_rate * {{ source }}.france_rate
-            / {{ source }}.region_concentration as spread_variance,
-            case
-                when {{ source }}.pool_exposure > 0
-                    then {{ source }}.france_rate / {{ source }}.pool_exposure
-                    + {{ source }}.pool_index * {{ source }}.france_rate
-                    * {{ source }}.france_rate / concentration
-            end as region_variance
-        from {{ source }}
-    ),
-
-    {{ name }}_means as (
-        select
-            *,
-            coalesce(spread_variance / (spread_variance + region_variance), 0) as region_weight
-        from {{ name }}_variances
-    ),
-
-    {{ name }}_rates as (
-        select
-            *,
-            region_weight * coalesce(pool_rate, 0) + (1.0 - region_weight) * france_rate
-                as prior_rate,
-            case
-                when region_variance is not null then region_weight * region_variance
-                else spread_variance
-            end as prior_rate_variance
-        from {{ name }}_means
-    ),
-
     {{ name }} as (
+        select *
+        from {{ _gamma_prior_rows(source) }} as prior_rows
+    ),
+{%- endmacro %}
+
+{#- The rows of _gamma_prior as one derived table (a parenthesised subquery), each row
+    once per grid concentration if `grid`. Nested subqueries, not a chain of CTEs: Spark
+    (profiles.yml keeps its CTEs shared) writes every CTE out as a shuffle, which for the
+    grid rows of a national build came to tens of GB. -#}
+{% macro _gamma_prior_rows(source, grid=false) -%}
+    (
         select
             *,
             prior_rate * prior_rate / (
                 prior_rate * prior_rate / concentration
                 + prior_rate_variance * (1.0 + 1.0 / concentration)
             ) as prior_shape
-        from {{ name }}_rates
-    ),
+        from (
+            select
+                *,
+                region_weight * coalesce(pool_rate, 0) + (1.0 - region_weight) * france_rate
+                    as prior_rate,
+                case
+                    when region_variance is not null then region_weight * region_variance
+                    else spread_variance
+                end as prior_rate_variance
+            from (
+                select
+                    *,
+                    coalesce(spread_variance / (spread_variance + region_variance), 0)
+                        as region_weight
+                from (
+                    select
+                        base.*,
+                        base.france_rate * base.france_rate / base.region_concentration
+                            as spread_variance,
+                        case
+                            when base.pool_exposure > 0
+                                then base.france_rate / base.pool_exposure
+                                + base.pool_index * base.france_rate * base.france_rate
+                                / base.concentration
+                        end as region_variance
+                    from {{ _prior_base(source, grid) }} as base
+                ) as variances
+            ) as means
+        ) as rates
+    )
 {%- endmacro %}
 
 {#- Beta-binomial shrinkage of a share (events out of exposure trials). Same columns as
@@ -755,17 +750,6 @@
         where bb_informed.has_data = 1
     ),
 
-    bb_fit_grid as (
-        select
-            bb_fit_cells.*,
-            shrinkage_grid.concentration
-        from bb_fit_cells
-        cross join ({{ _shrinkage_grid() }}
-        ) as shrinkage_grid
-    ),
-
-    {{ _beta_prior('bb_fit_prior', 'bb_fit_grid') }}
-
     bb_likelihood as (
         -- A cell's successes are beta-binomial: its prior, n trials.
         select
@@ -781,7 +765,7 @@
                 ) }}
                 - {{ shrinkage_lgamma('(1.0 - prior_share) * prior_concentration') }}
             ) as log_likelihood
-        from bb_fit_prior
+        from {{ _beta_prior_rows('bb_fit_cells', grid=true) }} as bb_fit_prior
         group by group_id, concentration
     ),
 
@@ -914,41 +898,16 @@
     V* (1 - rho) (law of total variance): 1 / (c' + 1) = rho + (1 - rho) V* / (m (1 - m)),
     c' never below 0.01 (no beta holds more). Followed by a comma. -#}
 {% macro _beta_prior(name, source) -%}
-    {{ name }}_variances as (
-        select
-            {{ source }}.*,
-            {{ source }}.france_share * (1.0 - {{ source }}.france_share)
-            / ({{ source }}.region_concentration + 1.0) as spread_variance,
-            case
-                when {{ source }}.pool_trials > 0
-                    then {{ source }}.france_share * (1.0 - {{ source }}.france_share) * (
-                        (1.0 - 1.0 / (concentration + 1.0)) / {{ source }}.pool_trials
-                        + {{ source }}.pool_index / (concentration + 1.0)
-                    )
-            end as region_variance
-        from {{ source }}
-    ),
-
-    {{ name }}_means as (
-        select
-            *,
-            coalesce(spread_variance / (spread_variance + region_variance), 0) as region_weight
-        from {{ name }}_variances
-    ),
-
-    {{ name }}_shares as (
-        select
-            *,
-            region_weight * coalesce(pool_share, 0) + (1.0 - region_weight) * france_share
-                as prior_share,
-            case
-                when region_variance is not null then region_weight * region_variance
-                else spread_variance
-            end as prior_share_variance
-        from {{ name }}_means
-    ),
-
     {{ name }} as (
+        select *
+        from {{ _beta_prior_rows(source) }} as prior_rows
+    ),
+{%- endmacro %}
+
+{#- The rows of _beta_prior as one derived table, each row once per grid concentration if
+    `grid` (nested subqueries for Spark: see _gamma_prior_rows). -#}
+{% macro _beta_prior_rows(source, grid=false) -%}
+    (
         select
             *,
             greatest(
@@ -959,8 +918,54 @@
                     / (prior_share * (1.0 - prior_share))
                 ) - 1.0
             ) as prior_concentration
-        from {{ name }}_shares
-    ),
+        from (
+            select
+                *,
+                region_weight * coalesce(pool_share, 0) + (1.0 - region_weight) * france_share
+                    as prior_share,
+                case
+                    when region_variance is not null then region_weight * region_variance
+                    else spread_variance
+                end as prior_share_variance
+            from (
+                select
+                    *,
+                    coalesce(spread_variance / (spread_variance + region_variance), 0)
+                        as region_weight
+                from (
+                    select
+                        base.*,
+                        base.france_share * (1.0 - base.france_share)
+                        / (base.region_concentration + 1.0) as spread_variance,
+                        case
+                            when base.pool_trials > 0
+                                then base.france_share * (1.0 - base.france_share) * (
+                                    (1.0 - 1.0 / (base.concentration + 1.0)) / base.pool_trials
+                                    + base.pool_index / (base.concentration + 1.0)
+                                )
+                        end as region_variance
+                    from {{ _prior_base(source, grid) }} as base
+                ) as variances
+            ) as means
+        ) as shares
+    )
+{%- endmacro %}
+
+{#- The relation a prior starts from: `source`, or (grid) each of its rows once per
+    concentration of the cells' grid, in column `concentration`. -#}
+{% macro _prior_base(source, grid=false) -%}
+    {%- if grid -%}
+        (
+            select
+                {{ source }}.*,
+                shrinkage_grid.concentration
+            from {{ source }}
+            cross join ({{ _shrinkage_grid() }}
+            ) as shrinkage_grid
+        )
+    {%- else -%}
+        {{ source }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A percentage from weighted sums, capped at 100 against floating drift; NULL stays NULL
