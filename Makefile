@@ -92,7 +92,7 @@ lint: setup
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/tests
 
 bench: setup
-	$(BIN)/python -m pipelines.bench $(if $(SCALE),--scale $(SCALE),) $(if $(ENGINE),--engine $(ENGINE),)
+	$(BIN)/python -m pipelines.bench $(if $(SCALE),--scale $(SCALE),) $(if $(ENGINE),--engine $(ENGINE),) $(if $(MODELS_ONLY),--models-only,)
 
 # The read-only API on 127.0.0.1:8000 (files of exports/latest; TREMPLIN_API_DSN: PostgreSQL).
 serve: setup

@@ -497,3 +497,26 @@ def test_models_only_leaves_the_data_tests_out_of_both_builds(tmp_path, monkeypa
     )
     assert "models+seeds, same raw Parquet" in lines
     assert "parity: 19 of 19 mart and diagnostic tables equal" in lines
+
+
+def test_bench_passes_models_only_to_the_engine_builds(tmp_path, monkeypatch):
+    """`make bench ENGINE=spark MODELS_ONLY=1` reaches `engine_builds(models_only=True)`."""
+    from pipelines.bench import run
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_benchmark(scale, **kwargs):
+        seen.update(kwargs, scale=scale)
+        raise Stop
+
+    monkeypatch.setattr(run, "benchmark", fake_benchmark)
+    with pytest.raises(Stop):
+        run.main(["--scale", "national", "--engine", "spark", "--models-only"])
+    assert seen["scale"] == "national" and seen["engine"] == "spark" and seen["models_only"]
+    seen.clear()
+    with pytest.raises(Stop):
+        run.main(["--scale", "small", "--engine", "spark"])
+    assert seen["models_only"] is False
