@@ -85,6 +85,7 @@ def dbt_env(settings: Settings, duckdb_path: Path | None = None) -> dict[str, st
         "TREMPLIN_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
         "TREMPLIN_DBT_ORDERED_THREADS": str(settings.dbt_ordered_threads),
         "TREMPLIN_DBT_THREADS": str(settings.dbt_threads),
+        "TREMPLIN_DBT_CONCURRENCY": str(settings.dbt_concurrency),
         # Target `spark` only: its metastore and tables (never the working directory).
         "TREMPLIN_SPARK_DIR": str(settings.spark_dir),
         "SPARK_LOCAL_IP": "127.0.0.1",

@@ -46,8 +46,19 @@ class DbtRun:
     duckdb_path: Path
 
 
-def _run_dbt(command: list[str], *, work_dir: Path, raw_dir: Path, duckdb_path: Path) -> DbtRun:
-    """Run dbt with its own target and log folders, so the repo's manifest is untouched."""
+def _run_dbt(
+    command: list[str],
+    *,
+    work_dir: Path,
+    raw_dir: Path,
+    duckdb_path: Path,
+    concurrency: int = 1,
+) -> DbtRun:
+    """Run dbt with its own target and log folders, so the repo's manifest is untouched.
+
+    One node at a time by default (`concurrency`, TREMPLIN_DBT_CONCURRENCY): the staging
+    table then really runs on two engine threads, which the pipeline does only when dbt
+    builds one node at a time."""
     env = {
         **os.environ,
         "TREMPLIN_RAW_DIR": str(raw_dir),
@@ -55,6 +66,7 @@ def _run_dbt(command: list[str], *, work_dir: Path, raw_dir: Path, duckdb_path: 
         # As the pipeline sets it on a 2-core machine: the staging table runs on 2 threads
         # and a singular test checks the build is back on one after it.
         "TREMPLIN_DBT_ORDERED_THREADS": "2",
+        "TREMPLIN_DBT_CONCURRENCY": str(concurrency),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
@@ -154,6 +166,60 @@ def test_build_passes_every_node(build: DbtRun) -> None:
     ((uid, status),) = not_passed.items()
     assert status == "warn"
     assert uid.startswith("test.tremplin.source_unique_francetravail_rome_grand_domaine_")
+
+
+def _overlapping_nodes(work_dir: Path) -> int:
+    """Pairs of nodes whose execution overlapped in time (run_results.json)."""
+    from datetime import datetime
+
+    spans = []
+    for item in json.loads((work_dir / "target" / "run_results.json").read_text())["results"]:
+        timing = {t["name"]: t for t in item["timing"]}
+        if "execute" in timing:
+            spans.append(
+                tuple(
+                    datetime.fromisoformat(timing["execute"][k].replace("Z", "+00:00"))
+                    for k in ("started_at", "completed_at")
+                )
+            )
+    spans.sort()
+    return sum(1 for (_, end), (start, _) in zip(spans, spans[1:], strict=False) if start < end)
+
+
+def test_nodes_built_at_once_leave_the_same_warehouse(build: DbtRun, tmp_path: Path) -> None:
+    """TREMPLIN_DBT_CONCURRENCY=2: dbt builds two models at once, each query on one engine
+    thread, and every table equals the one-node-at-a-time build's, bit for bit."""
+    work_dir = tmp_path / "concurrent"
+    concurrent = _run_dbt(
+        ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
+        work_dir=work_dir,
+        raw_dir=build.duckdb_path.parent / "raw",
+        duckdb_path=work_dir / "wh.duckdb",
+        concurrency=2,
+    )
+    assert concurrent.returncode == 0, concurrent.output
+    assert _overlapping_nodes(work_dir) > 0, "no two nodes ran at once"
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{build.duckdb_path}' as serial (read_only)")
+        con.execute(f"attach '{concurrent.duckdb_path}' as parallel (read_only)")
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'serial' "
+                "and schema_name = 'main' order by 1"
+            ).fetchall()
+        ]
+        assert any(t.startswith("diag_") for t in tables) and len(tables) > 20
+        for table in tables:
+            for left, right in (("serial", "parallel"), ("parallel", "serial")):
+                extra = con.execute(
+                    f"select count(*) from (select * from {left}.main.{table} "
+                    f"except all select * from {right}.main.{table})"
+                ).fetchone()[0]
+                assert extra == 0, f"{table}: {extra} rows of the {left} build not in the other"
+    finally:
+        con.close()
 
 
 def test_exact_duplicate_rows_are_dropped_in_staging(build: DbtRun) -> None:

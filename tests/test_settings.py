@@ -33,3 +33,13 @@ def test_build_threads_default_to_one_and_reach_dbt(monkeypatch):
     monkeypatch.setenv("TREMPLIN_DBT_THREADS", "0")
     with pytest.raises(ValueError, match="TREMPLIN_DBT_THREADS=.*at least 1"):
         get_settings()
+
+
+def test_dbt_concurrency_defaults_to_the_cores_and_reaches_dbt(monkeypatch):
+    monkeypatch.delenv("TREMPLIN_DBT_CONCURRENCY", raising=False)
+    assert get_settings().dbt_concurrency == (os.cpu_count() or 1)
+    monkeypatch.setenv("TREMPLIN_DBT_CONCURRENCY", "1")
+    assert dbt_env(get_settings())["TREMPLIN_DBT_CONCURRENCY"] == "1"
+    monkeypatch.setenv("TREMPLIN_DBT_CONCURRENCY", "0")
+    with pytest.raises(ValueError, match="TREMPLIN_DBT_CONCURRENCY=.*at least 1"):
+        get_settings()

@@ -72,6 +72,11 @@ class Settings:
     # the export rounds on a decimal carried four digits further (assets/export/writing.py),
     # which gives the same published values either way.
     dbt_threads: int = 1
+    # dbt nodes run at once (dbt's own threads). Each query keeps the engine threads above,
+    # so the warehouse stays the same bit for bit; the second core builds another model or
+    # runs a test meanwhile. With more than one, the order-preserving models run on
+    # `dbt_threads` too: DuckDB's thread count is one setting for the whole database.
+    dbt_concurrency: int = 2
     # PostgreSQL publication and the API (docs/SERVING.md).
     publish_dsn: str | None = None
     publish_keep: int = 3
@@ -149,6 +154,7 @@ def get_settings() -> Settings:
     TREMPLIN_DBT_ORDERED_THREADS  DuckDB threads for the order-preserving models (the large
                             staging table; default: the machine's cores)
     TREMPLIN_DBT_THREADS    DuckDB threads for every other model (default 1)
+    TREMPLIN_DBT_CONCURRENCY  dbt nodes built at once (default: the machine's cores)
     TREMPLIN_GATE_HEADLINES `table.field:mean|median:max_pct;...` headline indicators whose
                             relative move holds a vintage (default DEFAULT_GATE_HEADLINES;
                             "" for none)
@@ -188,6 +194,7 @@ def get_settings() -> Settings:
             "TREMPLIN_DBT_ORDERED_THREADS", default=os.cpu_count() or 1
         ),
         dbt_threads=_positive_int("TREMPLIN_DBT_THREADS", default=1),
+        dbt_concurrency=_positive_int("TREMPLIN_DBT_CONCURRENCY", default=os.cpu_count() or 1),
         publish_dsn=os.environ.get("TREMPLIN_PUBLISH_DSN", "").strip() or None,
         publish_keep=_positive_int("TREMPLIN_PUBLISH_KEEP", default=3),
         api_dsn=os.environ.get("TREMPLIN_API_DSN", "").strip() or None,

@@ -4,9 +4,15 @@
     aggregation, no join) gets the same table row for row on several threads, since DuckDB
     keeps the insertion order: such a model may open with `set_ordered_threads()` and must
     close with `reset_engine_threads()`. -#}
+{#- The thread count is one setting of the whole DuckDB database: while other dbt nodes
+    run at once (TREMPLIN_DBT_CONCURRENCY above 1), they would aggregate on these threads
+    too, so the ordered model then keeps the build's threads. -#}
 {% macro set_ordered_threads() -%}
-    {{ return(adapter.dispatch('set_engine_threads', 'tremplin')(
-        env_var('TREMPLIN_DBT_ORDERED_THREADS', '1') | int)) }}
+    {%- set threads = env_var('TREMPLIN_DBT_ORDERED_THREADS', '1') | int -%}
+    {%- if target.threads > 1 -%}
+        {%- set threads = build_engine_threads() -%}
+    {%- endif -%}
+    {{ return(adapter.dispatch('set_engine_threads', 'tremplin')(threads)) }}
 {%- endmacro %}
 
 {% macro reset_engine_threads() -%}
