@@ -183,3 +183,28 @@ def _copy_tree(src: Path, raw_dir: Path) -> dict[tuple[str, str], Path]:
         slug, table = path.relative_to(raw_dir).parts[:2]
         written[(slug, table.removesuffix(".parquet"))] = path
     return written
+
+
+def rewrite_parquet(path: Path, select_sql: str) -> None:
+    """Replace a raw file by `select_sql`, where `raw` names the current content."""
+    staged = path.with_suffix(".tmp.parquet")
+    con = duckdb.connect()
+    try:
+        con.execute(f"create table raw as select * from read_parquet('{path}')")
+        con.execute(f"copy ({select_sql}) to '{staged}' (format parquet)")
+    finally:
+        con.close()
+    staged.replace(path)
+
+
+def repeat_api_rows(raw_dir: Path, where: str) -> None:
+    """Publish again, a day later under another file name, the "Marché du travail" rows of
+    the first file that match `where`: exact repeats the staging table must delete, keeping
+    the latest fetch (their `_source_file` starts with `repeat-`)."""
+    rewrite_parquet(
+        raw_dir / "francetravail_marche_travail" / "indicators.parquet",
+        "select * from raw union all "
+        "select * replace ('repeat-' || _source_file as _source_file, "
+        "_fetched_at + interval 1 day as _fetched_at, _row_number + 1000 as _row_number) "
+        f"from raw where _source_file = (select min(_source_file) from raw) and {where}",
+    )

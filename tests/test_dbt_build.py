@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dbt_fixtures import GEO_SLUG, ROME_SLUG, write_raw_fixtures
+from dbt_fixtures import GEO_SLUG, ROME_SLUG, repeat_api_rows, rewrite_parquet, write_raw_fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -106,25 +106,13 @@ def _query(run: DbtRun, sql: str) -> list[tuple]:
         con.close()
 
 
-def _rewrite_parquet(path: Path, select_sql: str) -> None:
-    """Replace a raw file by `select_sql`, where `raw` names the current content."""
-    staged = path.with_suffix(".tmp.parquet")
-    con = duckdb.connect()
-    try:
-        con.execute(f"create table raw as select * from read_parquet('{path}')")
-        con.execute(f"copy ({select_sql}) to '{staged}' (format parquet)")
-    finally:
-        con.close()
-    staged.replace(path)
-
-
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     work_dir = tmp_path_factory.mktemp("dbt_build")
     raw_dir = work_dir / "raw"
     write_raw_fixtures(raw_dir)
     # An exact repeat of a published row: staging must drop it, the source test only warns.
-    _rewrite_parquet(
+    rewrite_parquet(
         raw_dir / ROME_SLUG / "grand_domaine.parquet",
         "select * from raw union all "
         "select * replace (_row_number + 100 as _row_number) from raw "
@@ -132,13 +120,7 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
     )
     # Three API rows fetched again a day later under another file name: the materialised
     # staging table deletes the repeats (post-hook), keeping the latest fetch.
-    _rewrite_parquet(
-        raw_dir / MARCHE_SLUG / "indicators.parquet",
-        "select * from raw union all "
-        "select * replace ('repeat-' || _source_file as _source_file, "
-        "_fetched_at + interval 1 day as _fetched_at, _row_number + 1000 as _row_number) "
-        f"from raw where _source_file = (select min(_source_file) from raw) and {REPEATED_ROWS}",
-    )
+    repeat_api_rows(raw_dir, REPEATED_ROWS)
     # Parse with placeholder paths (no data, no database), as at install time; the build
     # then runs with the real paths in the same target folder, so a raw location frozen at
     # parse time would make it read the placeholder and fail.
@@ -321,7 +303,7 @@ def test_diag_tables_have_the_contracted_types(build: DbtRun) -> None:
 def test_conflicting_duplicate_departement_fails_the_build(tmp_path: Path) -> None:
     raw_dir = tmp_path / "raw"
     write_raw_fixtures(raw_dir)
-    _rewrite_parquet(
+    rewrite_parquet(
         raw_dir / GEO_SLUG / "departements.parquet",
         "select * from raw union all "
         "select * replace ('Corse du Sud (bis)' as nom, 999 as _row_number) from raw "
@@ -351,7 +333,7 @@ def test_conflicting_value_and_malformed_code_fail_the_staging_tests(tmp_path: P
     raw_dir = tmp_path / "raw"
     write_raw_fixtures(raw_dir)
     first_rows = "where _source_file = (select min(_source_file) from raw) and _row_number"
-    _rewrite_parquet(
+    rewrite_parquet(
         raw_dir / MARCHE_SLUG / "indicators.parquet",
         "select * from raw union all "
         "select * replace (cast(coalesce(try_cast(value as double), 0) + 1 as varchar) as value, "

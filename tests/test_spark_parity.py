@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dbt_fixtures import write_raw_fixtures
+from dbt_fixtures import repeat_api_rows, write_raw_fixtures
 
 from assets.dbt_spark import JavaNotFoundError, resolve_java
 from pipelines.spark_engine import (
@@ -47,6 +47,8 @@ FULL = (
 
 
 ROOT = Path(__file__).resolve().parent.parent
+REPEATED_ROWS = "_row_number <= 3"
+MARCHE_STAGING = "stg_francetravail_marche_travail__indicators"
 PROJECT = ROOT / "dbt_project"
 # The whole build took 20-38 min on two loaded cores; models and seeds alone about 5 min.
 FULL_TIMEOUT_S, MODELS_TIMEOUT_S = 5400, 1800
@@ -127,6 +129,9 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(str(exc))
     work = tmp_path_factory.mktemp("spark_parity")
     write_raw_fixtures(work / "raw")
+    # Three API rows published again: both engines' staging table must delete the repeats
+    # (on Spark the whole-table rewrite runs only when a key hash repeats).
+    repeat_api_rows(work / "raw", REPEATED_ROWS)
     selection = () if _full() else WITHOUT_TESTS
     duck = _dbt(work, "dev", "build", *selection)
     assert duck.returncode == 0, _summary(duck)
@@ -182,3 +187,23 @@ def test_the_export_reads_the_spark_build(builds: Path) -> None:
     assert set(EXPORT_TABLES.values()) <= set(loaded)
     diffs = compare_builds(builds / "duckdb.duckdb", builds / "spark", EXPORT_TABLES.values())
     assert all(diff.equal for diff in diffs), "\n".join(map(str, diffs))
+
+
+def test_both_engines_delete_the_repeated_api_rows_keeping_the_latest(builds: Path) -> None:
+    import duckdb
+
+    query = "select count(*), count(*) filter (where _source_file like 'repeat-%') from {}"
+    con = duckdb.connect(str(builds / "duckdb.duckdb"), read_only=True)
+    try:
+        on_duckdb = con.execute(query.format(MARCHE_STAGING)).fetchone()
+    finally:
+        con.close()
+    folder = spark_table_dirs(builds / "spark")[MARCHE_STAGING]
+    on_spark = duckdb.execute(query.format(f"read_parquet('{folder}/*.parquet')")).fetchone()
+    raw = duckdb.execute(
+        query.format(
+            f"read_parquet('{builds / 'raw' / 'francetravail_marche_travail'}/indicators.parquet')"
+        )
+    ).fetchone()
+    assert raw[1] == 3 and on_duckdb == (raw[0] - 3, 3)
+    assert on_spark == on_duckdb

@@ -17,9 +17,19 @@
 
 {#- Spark's Parquet tables have no DELETE, and a table cannot be overwritten from itself:
     the kept rows are written to a new table, which replaces the model's (same columns,
-    same order). Statements run one by one from here; the hook itself is then a no-op. -#}
+    same order). That rewrite ranks every row (a shuffle of the whole table: tens of GB
+    nationally), so it runs only when some 64-bit hash of `columns` occurs twice, which
+    is never in a clean publication. Statements run one by one from here; the hook itself
+    is then a no-op. -#}
 {% macro spark__delete_repeated_rows(columns, order_by) -%}
     {%- if execute -%}
+        {%- set key_hash = 'xxhash64(' ~ columns | join(', ') ~ ')' -%}
+        {%- set repeated = run_query(
+            'select count(*) from (select ' ~ key_hash ~ ' as key_hash from ' ~ this
+            ~ ' group by ' ~ key_hash ~ ' having count(*) > 1) as repeated_hashes'
+        ).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if execute and repeated > 0 -%}
         {%- set kept = this.incorporate(path={'identifier': this.identifier ~ '__kept'}) -%}
         {%- do run_query('drop table if exists ' ~ kept) -%}
         {%- do run_query(

@@ -17,74 +17,40 @@
 -- Exact repeats are deleted by the post-hook (see macros/delete_repeated_rows.sql) rather
 -- than ranked here: a window over every row cost 3 x the rest of the model nationally.
 -- A projection in input order: it runs on every core (macros/engine_threads.sql).
+-- One select straight from the source, no CTE: Spark writes every CTE out as a shuffle
+-- (profiles.yml), which here is tens of millions of rows.
 -- Long form: the total row of a cell has no characteristic; its breakdown rows do.
 -- Département codes are conformed (1 -> 01); secret values stay NULL with is_masked.
-with
-
-source as (
-    select * from {{ source('francetravail_marche_travail', 'indicators') }}
-),
-
-renamed as (
-    select
-        upper({{ clean_text('indicator_code') }}) as indicator_code,
-        upper({{ clean_text('activity_type') }}) as activity_type,
-        upper({{ clean_text('activity_code') }}) as activity_code,
-        {{ clean_text('activity_label') }} as activity_label,
-        upper({{ clean_text('territory_type') }}) as territory_type,
-        case
-            when
-                upper({{ clean_text('territory_type') }}) in ('DEP', 'REG')
-                and length({{ clean_text('territory_code') }}) = 1
-                then lpad({{ clean_text('territory_code') }}, 2, '0')
-            else upper({{ clean_text('territory_code') }})
-        end as territory_code,
-        {{ clean_text('territory_label') }} as territory_label,
-        upper({{ clean_text('period_type') }}) as period_type,
-        upper({{ clean_text('period_code') }}) as period_code,
-        try_cast({{ clean_text('period_start') }} as date) as period_start_date,
-        {{ clean_text('nomenclature_code') }} as nomenclature_code,
-        {{ clean_text('nomenclature_label') }} as nomenclature_label,
-        {{ clean_text('characteristic_type') }} as characteristic_type,
-        {{ clean_text('characteristic_code') }} as characteristic_code,
-        {{ clean_text('characteristic_label') }} as characteristic_label,
-        {{ clean_text('value_name') }} as value_name,
-        {{ clean_text('value_kind') }} as value_kind,
-        try_cast({{ clean_text('value') }} as double) as metric_value,
-        cast(value_masked as boolean) as is_masked,
-        try_cast({{ clean_text('value_pct') }} as double) as value_pct,
-        try_cast({{ clean_text('secondary_count') }} as {{ dbt.type_int() }}) as secondary_count,
-        cast(synthetic as boolean) as is_synthetic,
-        _source_file,
-        _fetched_at,
-        _row_number
-    from source
-)
-
 select
-    indicator_code,
-    activity_type,
-    activity_code,
-    activity_label,
-    territory_type,
-    territory_code,
-    territory_label,
-    period_type,
-    period_code,
-    period_start_date,
-    nomenclature_code,
-    nomenclature_label,
-    characteristic_type,
-    characteristic_code,
-    characteristic_label,
-    value_name,
-    value_kind,
-    metric_value,
-    is_masked,
-    value_pct,
-    secondary_count,
-    is_synthetic,
+    upper({{ clean_text('indicator_code') }}) as indicator_code,
+    upper({{ clean_text('activity_type') }}) as activity_type,
+    upper({{ clean_text('activity_code') }}) as activity_code,
+    {{ clean_text('activity_label') }} as activity_label,
+    upper({{ clean_text('territory_type') }}) as territory_type,
+    case
+        when
+            upper({{ clean_text('territory_type') }}) in ('DEP', 'REG')
+            and length({{ clean_text('territory_code') }}) = 1
+            then lpad({{ clean_text('territory_code') }}, 2, '0')
+        else upper({{ clean_text('territory_code') }})
+    end as territory_code,
+    {{ clean_text('territory_label') }} as territory_label,
+    upper({{ clean_text('period_type') }}) as period_type,
+    upper({{ clean_text('period_code') }}) as period_code,
+    try_cast({{ clean_text('period_start') }} as date) as period_start_date,
+    {{ clean_text('nomenclature_code') }} as nomenclature_code,
+    {{ clean_text('nomenclature_label') }} as nomenclature_label,
+    {{ clean_text('characteristic_type') }} as characteristic_type,
+    {{ clean_text('characteristic_code') }} as characteristic_code,
+    {{ clean_text('characteristic_label') }} as characteristic_label,
+    {{ clean_text('value_name') }} as value_name,
+    {{ clean_text('value_kind') }} as value_kind,
+    try_cast({{ clean_text('value') }} as double) as metric_value,
+    cast(value_masked as boolean) as is_masked,
+    try_cast({{ clean_text('value_pct') }} as double) as value_pct,
+    try_cast({{ clean_text('secondary_count') }} as {{ dbt.type_int() }}) as secondary_count,
+    cast(synthetic as boolean) as is_synthetic,
     _source_file,
     _fetched_at,
     _row_number
-from renamed
+from {{ source('francetravail_marche_travail', 'indicators') }}
