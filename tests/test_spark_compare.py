@@ -78,7 +78,8 @@ def test_rows_sharing_a_key_are_paired_by_value(con) -> None:
     # by the order either engine returned them in.
     con.execute("insert into left_t values ('75', 'A1102', 9.0, []), ('75', 'A1102', 1.1, [])")
     con.execute(
-        "insert into right_t values ('75', 'A1102', 1.1::double + 2e-16::double, []), ('75', 'A1102', 9.0, [])"
+        "insert into right_t values ('75', 'A1102', 1.1::double + 2e-16::double, []), "
+        "('75', 'A1102', 9.0, [])"
     )
     assert compare_relations(con, "t", "left_t", "right_t").equal
 
