@@ -157,11 +157,10 @@ def _unmatched_rows(
     national comparison that fetched every row held 24 GB and was killed). When the two
     sides' types cannot be unified by position, every row goes to the Python comparison.
     """
+    left_only = f"select * from {duckdb_relation} except all select * from {spark_relation}"
+    right_only = f"select * from {spark_relation} except all select * from {duckdb_relation}"
     try:
-        return tuple(  # type: ignore[return-value]
-            con.execute(f"select * from {a} except all select * from {b}").fetchall()
-            for a, b in ((duckdb_relation, spark_relation), (spark_relation, duckdb_relation))
-        )
+        return con.execute(left_only).fetchall(), con.execute(right_only).fetchall()
     except duckdb.Error:
         return (
             con.execute(f"select * from {duckdb_relation}").fetchall(),

@@ -11,7 +11,7 @@ from pipelines.spark_engine import compare_relations
 LEFT = """
     create table left_t as select departement_code, job_group_code, share::double as share,
         parts::struct(k varchar, v double)[] as parts from (values
-        ('75', 'A1101', 0.1 + 0.2, [{'k': 'x', 'v': 1.0::double / 3}]),
+        ('75', 'A1101', 0.1::double + 0.2::double, [{'k': 'x', 'v': 1.0::double / 3}]),
         ('75', 'A1102', 2.5, []),
         ('13', 'A1101', 1e-20, [{'k': 'y', 'v': 7.0}]),
         ('13', 'A1102', 4.0, [{'k': 'z', 'v': 0.5}])
