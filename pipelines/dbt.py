@@ -83,7 +83,6 @@ def dbt_env(settings: Settings, duckdb_path: Path | None = None) -> dict[str, st
         "TREMPLIN_DUCKDB_DIR": str(warehouse_dir),
         "TREMPLIN_RAW_DIR": raw_dir,
         "TREMPLIN_DBT_MEMORY_LIMIT": settings.dbt_memory_limit,
-        "TREMPLIN_DBT_ORDERED_THREADS": str(settings.dbt_ordered_threads),
         "TREMPLIN_DBT_THREADS": str(settings.dbt_threads),
         "TREMPLIN_DBT_CONCURRENCY": str(settings.dbt_concurrency),
         # Target `spark` only: its metastore and tables (never the working directory).

@@ -56,16 +56,11 @@ def _run_dbt(
 ) -> DbtRun:
     """Run dbt with its own target and log folders, so the repo's manifest is untouched.
 
-    One node at a time by default (`concurrency`, TREMPLIN_DBT_CONCURRENCY): the staging
-    table then really runs on two engine threads, which the pipeline does only when dbt
-    builds one node at a time."""
+    One node at a time by default (`concurrency`, TREMPLIN_DBT_CONCURRENCY)."""
     env = {
         **os.environ,
         "TREMPLIN_RAW_DIR": str(raw_dir),
         "TREMPLIN_DUCKDB_PATH": str(duckdb_path),
-        # As the pipeline sets it on a 2-core machine: the staging table runs on 2 threads
-        # and a singular test checks the build is back on one after it.
-        "TREMPLIN_DBT_ORDERED_THREADS": "2",
         "TREMPLIN_DBT_CONCURRENCY": str(concurrency),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -118,8 +113,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
         "select * replace (_row_number + 100 as _row_number) from raw "
         "where code_grand_domaine = 'A'",
     )
-    # Three API rows fetched again a day later under another file name: the materialised
-    # staging table deletes the repeats (post-hook), keeping the latest fetch.
+    # Three API rows fetched again a day later under another file name: the staging view
+    # drops the repeats, keeping the latest fetch (macros/without_repeated_rows.sql).
     repeat_api_rows(raw_dir, REPEATED_ROWS)
     # Parse with placeholder paths (no data, no database), as at install time; the build
     # then runs with the real paths in the same target folder, so a raw location frozen at

@@ -8,21 +8,6 @@ from assets.foundation.settings import get_settings
 from pipelines.dbt import dbt_env
 
 
-def test_ordered_threads_default_to_the_cores_and_reach_dbt(monkeypatch):
-    monkeypatch.delenv("TREMPLIN_DBT_ORDERED_THREADS", raising=False)
-    settings = get_settings()
-    assert settings.dbt_ordered_threads == (os.cpu_count() or 1)
-    monkeypatch.setenv("TREMPLIN_DBT_ORDERED_THREADS", "3")
-    assert dbt_env(get_settings())["TREMPLIN_DBT_ORDERED_THREADS"] == "3"
-
-
-@pytest.mark.parametrize("value", ["0", "-2", "two"])
-def test_bad_ordered_threads_are_refused(monkeypatch, value):
-    monkeypatch.setenv("TREMPLIN_DBT_ORDERED_THREADS", value)
-    with pytest.raises(ValueError, match="TREMPLIN_DBT_ORDERED_THREADS=.*at least 1"):
-        get_settings()
-
-
 def test_build_threads_default_to_one_and_reach_dbt(monkeypatch):
     """One engine thread by default: identical inputs, byte-identical warehouse."""
     monkeypatch.delenv("TREMPLIN_DBT_THREADS", raising=False)

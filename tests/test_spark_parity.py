@@ -129,8 +129,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(str(exc))
     work = tmp_path_factory.mktemp("spark_parity")
     write_raw_fixtures(work / "raw")
-    # Three API rows published again: both engines' staging table must delete the repeats
-    # (on Spark the whole-table rewrite runs only when a key hash repeats).
+    # Three API rows published again: both engines' staging model must drop the repeats
+    # (ranked only when a key hash repeats, macros/without_repeated_rows.sql).
     repeat_api_rows(work / "raw", REPEATED_ROWS)
     selection = () if _full() else WITHOUT_TESTS
     duck = _dbt(work, "dev", "build", *selection)

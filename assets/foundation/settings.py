@@ -64,10 +64,7 @@ class Settings:
     # whole process tree (Dagster and dbt) under 3 GB at no cost in time (docs/BENCHMARK.md,
     # "Peak memory under 3 GB").
     dbt_memory_limit: str = "1500MB"
-    # Engine threads for the models whose rows keep their input order (no aggregation):
-    # parallel there gives the same table, row for row. Everything else runs on one.
-    dbt_ordered_threads: int = 2
-    # Engine threads for every other model. Parallel aggregation adds doubles in a varying
+    # DuckDB engine threads of every model. Parallel aggregation adds doubles in a varying
     # order, so the warehouse's last bits may differ between two builds of the same inputs;
     # the export rounds on a decimal carried four digits further (assets/export/writing.py),
     # which gives the same published values either way.
@@ -151,9 +148,7 @@ def get_settings() -> Settings:
     TREMPLIN_GATE_MAX_DROPPED_PCT  share of a table's keys (%) a new export vintage may drop
                             before the publication gate holds it (default 5)
     TREMPLIN_DBT_MEMORY_LIMIT  DuckDB memory limit inside dbt builds (default 1500MB)
-    TREMPLIN_DBT_ORDERED_THREADS  DuckDB threads for the order-preserving models (the large
-                            staging table; default: the machine's cores)
-    TREMPLIN_DBT_THREADS    DuckDB threads for every other model (default 1)
+    TREMPLIN_DBT_THREADS    DuckDB threads of every model (default 1)
     TREMPLIN_DBT_CONCURRENCY  dbt nodes built at once (default: the machine's cores)
     TREMPLIN_GATE_HEADLINES `table.field:mean|median:max_pct;...` headline indicators whose
                             relative move holds a vintage (default DEFAULT_GATE_HEADLINES;
@@ -190,9 +185,6 @@ def get_settings() -> Settings:
         gate_headlines=parse_gate_headlines(os.environ.get("TREMPLIN_GATE_HEADLINES")),
         dbt_memory_limit=os.environ.get("TREMPLIN_DBT_MEMORY_LIMIT", "").strip()
         or Settings.dbt_memory_limit,
-        dbt_ordered_threads=_positive_int(
-            "TREMPLIN_DBT_ORDERED_THREADS", default=os.cpu_count() or 1
-        ),
         dbt_threads=_positive_int("TREMPLIN_DBT_THREADS", default=1),
         dbt_concurrency=_positive_int("TREMPLIN_DBT_CONCURRENCY", default=os.cpu_count() or 1),
         publish_dsn=os.environ.get("TREMPLIN_PUBLISH_DSN", "").strip() or None,
