@@ -849,3 +849,14 @@ def test_fetch_killed_midway_leaves_nothing_visible_that_is_partial(tmp_path, mo
     assert len(report.files) == 40
     for f in current_files(settings.landing_dir, SLUG):
         assert f.path.read_bytes() == parts[f.file_name].read_bytes()
+
+
+def test_a_landing_log_line_names_the_first_new_files_then_counts_the_rest():
+    from assets.ingest.factory import LOGGED_NAMES, _first_names
+
+    names = [f"page{i:03d}.json.gz" for i in range(184)]
+    line = _first_names(names)
+    assert line.startswith("[page000.json.gz, ") and line.endswith(", ... and 179 more]")
+    assert line.count(".json.gz") == LOGGED_NAMES
+    assert _first_names(names[:2]) == "[page000.json.gz, page001.json.gz]"
+    assert _first_names([]) == "[]"

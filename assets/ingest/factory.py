@@ -231,7 +231,7 @@ def build_source_assets(
             len(report.files),
             report.mode,
             len(new),
-            new,
+            _first_names(new),
         )
         record_fetch(
             settings,
@@ -403,6 +403,17 @@ def build_source_assets(
         yield from events
 
     return [landing, raw]
+
+
+# A log line names this many new files; a national offers snapshot lands hundreds.
+LOGGED_NAMES = 5
+
+
+def _first_names(names: list[str]) -> str:
+    """The first names in full, then how many more (the landing record lists them all)."""
+    shown = ", ".join(names[:LOGGED_NAMES])
+    more = len(names) - LOGGED_NAMES
+    return f"[{shown}{f', ... and {more} more' if more > 0 else ''}]"
 
 
 def _parse(module: ModuleType, files, settings: Settings) -> dict:
