@@ -10,11 +10,9 @@
     {%- set rows = caller() -%}
     {%- set repeated = 0 -%}
     {%- if execute -%}
-        {%- set key_hash = row_key_hash(columns) -%}
         {%- set repeated = run_query(
-            'select count(*) from (select ' ~ key_hash ~ ' as key_hash from ('
-            ~ rows ~ ') as model_rows group by ' ~ key_hash
-            ~ ' having count(*) > 1) as repeated_hashes'
+            'select count(*) from (' ~ repeated_key_hashes('(' ~ rows ~ ')', columns)
+            ~ ') as repeated_hashes'
         ).columns[0].values()[0] -%}
     {%- endif -%}
     {%- if repeated > 0 %}
@@ -44,22 +42,6 @@
     xxhash64({{ columns | join(', ') }})
 {%- endmacro %}
 
-{#- How a staging model of tens of millions of rows is kept. On DuckDB a view: a table
-    would be written once at the cost of several reads of the raw Parquet, which every
-    model and test reads with its filters pushed down instead. On Spark a table: a view
-    would re-plan the raw scan in every consumer's shuffle stages. -#}
-{% macro large_staging_materialization() -%}
-    {{ return(adapter.dispatch('large_staging_materialization', 'tremplin')()) }}
-{%- endmacro %}
-
-{% macro default__large_staging_materialization() -%}
-    {{ return('table') }}
-{%- endmacro %}
-
-{% macro duckdb__large_staging_materialization() -%}
-    {{ return('view') }}
-{%- endmacro %}
-
 {#- A predicate keeping the rows of `model` whose hash of `columns` occurs more than once:
     a cheap narrowing before an exact comparison of the columns (unique tests). -#}
 {% macro repeated_hash_filter(model, columns) -%}
@@ -71,13 +53,17 @@
 {%- endmacro %}
 
 {% macro duckdb__repeated_hash_filter(model, columns) -%}
-    {{ row_key_hash(columns) }} in (
-        select key_hashes.key_hash
-        from (
-            select {{ row_key_hash(columns) }} as key_hash
-            from {{ model }}
-        ) as key_hashes
-        group by key_hashes.key_hash
-        having count(*) > 1
-    )
+    {{ row_key_hash(columns) }} in ({{ repeated_key_hashes(model, columns) }})
+{%- endmacro %}
+
+{#- The hashes of `columns` that occur more than once in `relation` (a relation or a
+    parenthesised select). -#}
+{% macro repeated_key_hashes(relation, columns) -%}
+    select key_hashes.key_hash
+    from (
+        select {{ row_key_hash(columns) }} as key_hash
+        from {{ relation }} as keyed_rows
+    ) as key_hashes
+    group by key_hashes.key_hash
+    having count(*) > 1
 {%- endmacro %}

@@ -1,9 +1,10 @@
 {{ config(materialized=large_staging_materialization()) }}
 
 -- Tens of millions of rows nationally: a view on DuckDB, whose readers filter the raw
--- Parquet as they scan it, a table on Spark (macros/without_repeated_rows.sql). Exact
--- repeats are ranked away only when some key hash repeats, which a clean publication
--- never does. No CTE: Spark writes every CTE out as a shuffle (profiles.yml).
+-- Parquet as they scan it, a table on Spark (macros/materializations.sql). Exact repeats
+-- are ranked away only when some key hash repeats, which a clean publication never does
+-- (macros/without_repeated_rows.sql). No CTE: Spark writes every CTE out as a shuffle
+-- (profiles.yml).
 -- Long form: the total row of a cell has no characteristic; its breakdown rows do.
 -- Département codes are conformed (1 -> 01); secret values stay NULL with is_masked.
 {% call without_repeated_rows([

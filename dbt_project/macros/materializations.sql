@@ -14,3 +14,19 @@
 {% macro spark__folding_materialization() -%}
     {{ return('table') }}
 {%- endmacro %}
+
+{#- How a staging model of tens of millions of rows is kept. On DuckDB a view: a table
+    would be written once at the cost of several reads of the raw Parquet, which every
+    model and test reads with its filters pushed down instead. On Spark a table: a view
+    would re-plan the raw scan in every consumer's shuffle stages. -#}
+{% macro large_staging_materialization() -%}
+    {{ return(adapter.dispatch('large_staging_materialization', 'tremplin')()) }}
+{%- endmacro %}
+
+{% macro default__large_staging_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}
+
+{% macro duckdb__large_staging_materialization() -%}
+    {{ return('view') }}
+{%- endmacro %}
