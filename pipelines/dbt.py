@@ -157,10 +157,15 @@ def prepare_manifest(settings: Settings | None = None) -> Path:
 def compile_models(work_dir: Path, settings: Settings | None = None) -> Path:
     """`dbt compile` of the models into `work_dir` (its own target and a scratch DuckDB
     file, so the warehouse is never opened); returns the compiled manifest, whose nodes
-    carry the SQL with every ref resolved (the column lineage reads it)."""
+    carry the SQL with every ref resolved (the column lineage reads it).
+
+    The raw folder it names is an empty scratch one: compiling must read no data, so the
+    SQL is the same on a fresh clone as beside a built warehouse.
+    """
     settings = settings or get_settings()
     work_dir = Path(work_dir)
     env = {**os.environ, **dbt_env(settings, duckdb_path=work_dir / "compile.duckdb")}
+    env["TREMPLIN_RAW_DIR"] = str(work_dir / "no-raw-data")
     command = [
         dbt_executable(),
         "compile",
